@@ -1,0 +1,44 @@
+"""GET and DELETE /history: saved turns, read and deleted by the workers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from convoflow.api.deps import ChatDep
+from convoflow.api.schemas import SESSION_ID_PATTERN, DeleteHistoryResponse, ErrorResponse, HistoryItem, HistoryResponse
+from convoflow.errors import BadRequest
+
+router = APIRouter(prefix="/history", tags=["history"])
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    503: {"model": ErrorResponse, "description": "the broker or Redis is unreachable"},
+    504: {"model": ErrorResponse, "description": "no worker answered in time"},
+}
+
+SessionQuery = Annotated[str | None, Query(pattern=SESSION_ID_PATTERN, max_length=128, description="one session only")]
+
+
+@router.get("", response_model=HistoryResponse, responses=ERRORS)
+async def read_history(
+    chat: ChatDep,
+    session_id: SessionQuery = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="how many turns, newest first")] = 50,
+) -> HistoryResponse:
+    page = await chat.history(limit=limit, session_id=session_id)
+    items = [HistoryItem.model_validate(item) for item in page["history"]]
+    return HistoryResponse(count=len(items), history=items)
+
+
+@router.delete("", response_model=DeleteHistoryResponse, responses={**ERRORS, 400: {"model": ErrorResponse}})
+async def delete_history(
+    chat: ChatDep,
+    session_id: SessionQuery = None,
+    days_old: Annotated[int | None, Query(ge=0, le=36_500, description="delete turns older than this")] = None,
+) -> DeleteHistoryResponse:
+    """Delete one session (`session_id`) or every turn older than `days_old` days: exactly one of the two."""
+    if (session_id is None) == (days_old is None):
+        raise BadRequest("give exactly one of session_id or days_old")
+    result = await chat.delete(days_old=days_old, session_id=session_id)
+    return DeleteHistoryResponse(deleted=int(result["deleted"]), task_id=str(result.get("task_id", "")))

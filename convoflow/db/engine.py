@@ -1,0 +1,57 @@
+"""Engine and session factory, one per process and database URL."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def _create_engine(url: str, pool_size: int, max_overflow: int) -> Engine:
+    parsed = make_url(url)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        options["connect_args"] = {"timeout": 30}
+    else:
+        options.update(pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
+    engine = create_engine(url, **options)
+    if parsed.get_backend_name() == "sqlite":
+        # WAL lets readers run beside the writer; the busy timeout makes concurrent workers wait, not fail.
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+    return engine
+
+
+def get_engine(url: str, pool_size: int = 5, max_overflow: int = 5) -> Engine:
+    """The process's pooled engine for `url`, created on first use."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = _create_engine(url, pool_size, max_overflow)
+        return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def dispose_engines() -> None:
+    """Forget pooled connections inherited from a parent process (call after fork)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose(close=False)

@@ -1,0 +1,140 @@
+"""All SQL of convoflow: idempotent inserts, history reads and batched deletes of conversation turns."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, func, select, text
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from convoflow.db.models import ConversationTurn
+
+
+@dataclass(frozen=True)
+class NewTurn:
+    """A turn as the API answered it, to be stored once."""
+
+    turn_id: uuid.UUID
+    session_id: str
+    user_input: str
+    ai_response: str
+    timestamp: datetime
+    status: str = "complete"
+    owner: str | None = None
+    model: str | None = None
+    meta: dict[str, Any] | None = field(default=None)
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "turn_id": self.turn_id,
+            "session_id": self.session_id,
+            "user_input": self.user_input,
+            "ai_response": self.ai_response,
+            "timestamp": self.timestamp,
+            "status": self.status,
+            "owner": self.owner,
+            "model": self.model,
+            "meta": self.meta,
+        }
+
+
+def insert_turns(session: Session, turns: Sequence[NewTurn]) -> set[uuid.UUID]:
+    """Insert the turns not stored yet, in one statement; returns the ids actually inserted.
+
+    A turn id already present (a redelivered or retried save) is skipped, never duplicated, and
+    the unique constraint makes this safe against concurrent workers too.
+    """
+    if not turns:
+        return set()
+    unique = {turn.turn_id: turn for turn in turns}
+    rows = [turn.as_row() for turn in unique.values()]
+    dialect = session.get_bind().dialect.name
+    table = ConversationTurn.__table__
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        statement = insert.on_conflict_do_nothing(index_elements=["turn_id"]).returning(table.c.turn_id)
+        return {row[0] for row in session.execute(statement, rows)}
+    existing = set(session.scalars(select(ConversationTurn.turn_id).where(ConversationTurn.turn_id.in_(unique))))
+    fresh = [row for row in rows if row["turn_id"] not in existing]
+    if fresh:
+        mysql_insert = mysql.insert(table)
+        # A no-op update keeps a concurrent duplicate from failing the whole batch.
+        session.execute(mysql_insert.on_duplicate_key_update(turn_id=mysql_insert.inserted.turn_id), fresh)
+    return {row["turn_id"] for row in fresh}
+
+
+def _history_query(session_id: str | None, owner: str | None) -> Select[tuple[ConversationTurn]]:
+    query = select(ConversationTurn)
+    if session_id is not None:
+        query = query.where(ConversationTurn.session_id == session_id)
+    if owner is not None:
+        query = query.where(ConversationTurn.owner == owner)
+    return query
+
+
+def list_history(
+    session: Session,
+    *,
+    limit: int,
+    session_id: str | None = None,
+    owner: str | None = None,
+    before_turn_id: uuid.UUID | None = None,
+) -> list[ConversationTurn]:
+    """Turns newest first, optionally of one session and one owner, optionally older than a given turn."""
+    query = _history_query(session_id, owner)
+    if before_turn_id is not None:
+        anchor = session.execute(
+            select(ConversationTurn.timestamp, ConversationTurn.id).where(ConversationTurn.turn_id == before_turn_id)
+        ).first()
+        if anchor is None:
+            return []
+        stamp, row_id = anchor
+        query = query.where(
+            (ConversationTurn.timestamp < stamp) | ((ConversationTurn.timestamp == stamp) & (ConversationTurn.id < row_id))
+        )
+    query = query.order_by(ConversationTurn.timestamp.desc(), ConversationTurn.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def count_turns(session: Session, *, session_id: str | None = None, owner: str | None = None) -> int:
+    query = select(func.count()).select_from(ConversationTurn)
+    if session_id is not None:
+        query = query.where(ConversationTurn.session_id == session_id)
+    if owner is not None:
+        query = query.where(ConversationTurn.owner == owner)
+    return int(session.scalar(query) or 0)
+
+
+def delete_batch_older_than(session: Session, cutoff: datetime, batch_size: int) -> int:
+    """Delete at most `batch_size` turns older than `cutoff`; returns how many went."""
+    ids = list(
+        session.scalars(
+            select(ConversationTurn.id).where(ConversationTurn.timestamp < cutoff).order_by(ConversationTurn.id).limit(batch_size)
+        )
+    )
+    if not ids:
+        return 0
+    session.execute(delete(ConversationTurn).where(ConversationTurn.id.in_(ids)))
+    return len(ids)
+
+
+def delete_batch_of_session(session: Session, session_id: str, batch_size: int, owner: str | None = None) -> int:
+    """Delete at most `batch_size` turns of one session (and owner, when given)."""
+    query = select(ConversationTurn.id).where(ConversationTurn.session_id == session_id)
+    if owner is not None:
+        query = query.where(ConversationTurn.owner == owner)
+    ids = list(session.scalars(query.order_by(ConversationTurn.id).limit(batch_size)))
+    if not ids:
+        return 0
+    session.execute(delete(ConversationTurn).where(ConversationTurn.id.in_(ids)))
+    return len(ids)
+
+
+def ping(session: Session) -> None:
+    """A trivial round trip that fails when the database does not answer."""
+    session.execute(text("SELECT 1"))

@@ -1,0 +1,1 @@
+"""The API side of Celery: send tasks, remember their ids, await their results without blocking."""

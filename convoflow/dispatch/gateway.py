@@ -1,0 +1,193 @@
+"""The API's only way to the database: send Celery tasks, remember their ids, await their results."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import redis.asyncio as aioredis
+from celery import Celery, Task
+from celery.result import AsyncResult
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
+
+from convoflow.errors import BrokerUnavailable, StateStoreUnavailable, TaskFailed, TaskTimedOut
+from convoflow.dispatch.results import ResultWaiter
+from convoflow.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IssuedTask:
+    """What the API remembers of a task it sent: its kind and who asked for it."""
+
+    task_id: str
+    kind: str
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    task_id: str
+    status: str
+    result: Any
+    error: str | None
+
+
+class TaskGateway:
+    """Sends tasks to the broker and reads their results for the API."""
+
+    def __init__(self, settings: Settings, app: Celery, client: aioredis.Redis) -> None:
+        self.settings = settings
+        self.app = app
+        self.redis = client
+        self._uses_redis_results = app.backend.__class__.__name__ in ("RedisBackend", "SentinelBackend")
+        self.results = ResultWaiter(app, client) if self._uses_redis_results else None
+
+    def _registry_key(self, task_id: str) -> str:
+        return self.settings.redis_key("task", task_id)
+
+    async def _remember(self, issued: IssuedTask) -> None:
+        record = json.dumps({"kind": issued.kind, "owner": issued.owner})
+        try:
+            await self.redis.set(self._registry_key(issued.task_id), record, ex=self.settings.result_expires)
+        except RedisError as exc:
+            raise StateStoreUnavailable(
+                f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
+            ) from exc
+
+    async def lookup(self, task_id: str) -> IssuedTask | None:
+        try:
+            record = await self.redis.get(self._registry_key(task_id))
+        except RedisError as exc:
+            raise StateStoreUnavailable(
+                f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
+            ) from exc
+        if record is None:
+            return None
+        data = json.loads(record)
+        return IssuedTask(task_id=task_id, kind=str(data.get("kind", "")), owner=data.get("owner"))
+
+    def _publish(self, task: Task, kwargs: dict[str, Any], task_id: str, options: dict[str, Any]) -> None:
+        task.apply_async(kwargs=kwargs, task_id=task_id, **options)
+
+    async def send(
+        self,
+        task: Task,
+        kwargs: dict[str, Any],
+        *,
+        kind: str,
+        owner: str | None = None,
+        task_id: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Queue `task`; returns its id once the broker has it. Raises BrokerUnavailable when it cannot."""
+        task_id = task_id or str(uuid.uuid4())
+        await self._remember(IssuedTask(task_id=task_id, kind=kind, owner=owner))
+        try:
+            # kombu's publish is blocking I/O with bounded retries (task_publish_retry_policy).
+            await anyio.to_thread.run_sync(self._publish, task, kwargs, task_id, options)
+        except (KombuOperationalError, OSError, RedisError) as exc:
+            logger.warning("could not queue %s task: %s", kind, exc.__class__.__name__)
+            raise BrokerUnavailable(
+                f"the message broker is unreachable ({self._broker_address()}); nothing was queued, try again"
+            ) from exc
+        return task_id
+
+    async def call(
+        self,
+        task: Task,
+        kwargs: dict[str, Any],
+        *,
+        kind: str,
+        owner: str | None = None,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Send `task` and wait (without blocking the loop) for its result."""
+        timeout = timeout or self.settings.task_wait_timeout
+        task_id = str(uuid.uuid4())
+        options.setdefault("expires", timeout)
+        if self.results is None:
+            task_id = await self.send(task, kwargs, kind=kind, owner=owner, task_id=task_id, **options)
+            return await self._wait_in_thread(task_id, timeout)
+        try:
+            future = await self.results.expect(task_id)
+        except RedisError as exc:
+            raise StateStoreUnavailable(
+                f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
+            ) from exc
+        await self.send(task, kwargs, kind=kind, owner=owner, task_id=task_id, **options)
+        try:
+            meta = await self.results.wait(task_id, future, timeout)
+        except TimeoutError as exc:
+            raise TaskTimedOut(
+                f"no worker answered within {timeout:g}s: is a worker consuming the 'database' queue?",
+                task_id=task_id,
+            ) from exc
+        except RedisError as exc:
+            raise StateStoreUnavailable(f"lost the connection to Redis at {self.settings.redis_address}") from exc
+        return self._unwrap(task_id, meta.get("status", ""), meta.get("result"))
+
+    async def _wait_in_thread(self, task_id: str, timeout: float) -> dict[str, Any]:
+        result = AsyncResult(task_id, app=self.app)
+        try:
+            value = await anyio.to_thread.run_sync(lambda: result.get(timeout=timeout, propagate=False))
+        except TimeoutError as exc:
+            raise TaskTimedOut(f"no worker answered within {timeout:g}s", task_id=task_id) from exc
+        return self._unwrap(task_id, result.state, value)
+
+    @staticmethod
+    def _unwrap(task_id: str, status: str, result: Any) -> dict[str, Any]:
+        if status != "SUCCESS" or not isinstance(result, dict):
+            raise TaskFailed(f"the task ended in state {status}", task_id=task_id)
+        return {**result, "task_id": task_id}
+
+    async def status(self, task_id: str) -> TaskStatus:
+        """Celery's state of a task this service issued."""
+
+        def read() -> TaskStatus:
+            result = AsyncResult(task_id, app=self.app)
+            state = result.state
+            value = result.result
+            if state == "FAILURE" or isinstance(value, BaseException):
+                return TaskStatus(task_id, state, None, f"{value.__class__.__name__}: {value}")
+            return TaskStatus(task_id, state, value if state == "SUCCESS" else None, None)
+
+        try:
+            return await anyio.to_thread.run_sync(read)
+        except (RedisError, OSError, KombuOperationalError) as exc:
+            raise StateStoreUnavailable(f"the result backend is unreachable ({self.settings.redis_address})") from exc
+
+    async def ping_workers(self, timeout: float = 1.0) -> list[str]:
+        def ping() -> list[str]:
+            replies = self.app.control.ping(timeout=timeout) or []
+            return sorted(name for reply in replies for name in reply)
+
+        return await anyio.to_thread.run_sync(ping)
+
+    async def ping_broker(self) -> None:
+        def connect() -> None:
+            with self.app.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+
+        await anyio.to_thread.run_sync(connect)
+
+    def _broker_address(self) -> str:
+        connection = self.app.connection_for_write()
+        try:
+            return str(connection.as_uri())
+        finally:
+            connection.release()
+
+    async def close(self) -> None:
+        if self.results is not None:
+            await self.results.close()
+        await self.redis.aclose()
+
+

@@ -1,0 +1,94 @@
+"""Conversation use cases: store turns once, read history, delete by age or session, set up the schema."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from convoflow.config import Settings
+from convoflow.db import repository
+from convoflow.db.migrate import upgrade_to_head
+from convoflow.db.models import ConversationTurn
+from convoflow.db.repository import NewTurn
+from convoflow.services.database import read_only, unit_of_work
+
+logger = logging.getLogger(__name__)
+
+
+def store_turns(settings: Settings, turns: Sequence[NewTurn]) -> set[uuid.UUID]:
+    """Store every turn not stored yet, in one transaction; returns the ids that were new."""
+    with unit_of_work(settings) as session:
+        inserted = repository.insert_turns(session, turns)
+    logger.info("stored %d new of %d turns", len(inserted), len(turns))
+    return inserted
+
+
+def turn_as_dict(turn: ConversationTurn) -> dict[str, Any]:
+    return {
+        "id": turn.id,
+        "turn_id": str(turn.turn_id),
+        "session_id": turn.session_id,
+        "user_input": turn.user_input,
+        "ai_response": turn.ai_response,
+        "timestamp": turn.timestamp.isoformat(),
+        "status": turn.status,
+        "persisted": True,
+    }
+
+
+def read_history(
+    settings: Settings,
+    *,
+    limit: int,
+    session_id: str | None = None,
+    owner: str | None = None,
+    before_turn_id: uuid.UUID | None = None,
+) -> list[dict[str, Any]]:
+    """The newest `limit` turns (of a session, of an owner), newest first, as plain JSON-ready dicts."""
+    with read_only(settings) as session:
+        turns = repository.list_history(
+            session, limit=limit, session_id=session_id, owner=owner, before_turn_id=before_turn_id
+        )
+        return [turn_as_dict(turn) for turn in turns]
+
+
+def delete_older_than(settings: Settings, days_old: int) -> int:
+    """Delete turns older than `days_old` days in batches (one commit each); returns how many went."""
+    cutoff = datetime.now(UTC) - timedelta(days=days_old)
+    deleted = 0
+    while True:
+        with unit_of_work(settings) as session:
+            batch = repository.delete_batch_older_than(session, cutoff, settings.retention_batch_size)
+        deleted += batch
+        if batch < settings.retention_batch_size:
+            break
+    logger.info("deleted %d turns older than %d days", deleted, days_old)
+    return deleted
+
+
+def delete_session(settings: Settings, session_id: str, owner: str | None = None) -> int:
+    """Delete one session's turns in batches; returns how many went."""
+    deleted = 0
+    while True:
+        with unit_of_work(settings) as session:
+            batch = repository.delete_batch_of_session(session, session_id, settings.retention_batch_size, owner)
+        deleted += batch
+        if batch < settings.retention_batch_size:
+            break
+    logger.info("deleted %d turns of one session", deleted)
+    return deleted
+
+
+def initialise_schema(settings: Settings) -> dict[str, str | None]:
+    """Bring the database to the latest schema; running it again changes nothing."""
+    before, after = upgrade_to_head(settings.sqlalchemy_url)
+    logger.info("database schema at %s (was %s)", after, before)
+    return {"revision_before": before, "revision": after}
+
+
+def check_database(settings: Settings) -> None:
+    with read_only(settings) as session:
+        repository.ping(session)

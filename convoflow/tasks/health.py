@@ -1,0 +1,17 @@
+"""A round trip through the `database` queue that proves a worker can reach the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from convoflow.config import get_settings
+from convoflow.services import conversations
+from convoflow.worker.queues import DATABASE_QUEUE
+
+
+@shared_task(name="convoflow.check_database", queue=DATABASE_QUEUE)
+def check_database_task() -> dict[str, Any]:
+    conversations.check_database(get_settings())
+    return {"success": True}

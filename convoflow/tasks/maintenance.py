@@ -1,0 +1,39 @@
+"""Maintenance tasks: schema initialisation and the periodic retention cleanup."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from celery import shared_task
+
+from convoflow.config import get_settings
+from convoflow.services import conversations
+from convoflow.tasks.policy import db_retry_options
+from convoflow.worker.queues import DATABASE_QUEUE
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="celery_tasks.init_database_task", queue=DATABASE_QUEUE, **db_retry_options())
+def init_database_task() -> dict[str, Any]:
+    return {"success": True, **conversations.initialise_schema(get_settings())}
+
+
+@shared_task(name="convoflow.cleanup_expired_conversations", queue=DATABASE_QUEUE, **db_retry_options())
+def cleanup_expired_conversations_task() -> dict[str, Any]:
+    """Delete turns older than RETENTION_DAYS; a Redis lock keeps two runs from overlapping."""
+    settings = get_settings()
+    client = redis.Redis.from_url(settings.redis_url)
+    lock = client.lock(settings.redis_key("lock", "retention"), timeout=settings.task_time_limit, blocking=False)
+    if not lock.acquire():
+        logger.info("retention cleanup skipped: another run holds the lock")
+        return {"success": True, "deleted": 0, "skipped": True}
+    try:
+        deleted = conversations.delete_older_than(settings, settings.retention_days)
+    finally:
+        lock.release()
+        client.close()
+    logger.info("retention cleanup deleted %d turns older than %d days", deleted, settings.retention_days)
+    return {"success": True, "deleted": deleted, "skipped": False, "retention_days": settings.retention_days}

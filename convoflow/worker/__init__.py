@@ -1,0 +1,1 @@
+"""Celery wiring: the app factory, queues and routes, the Beat schedule."""

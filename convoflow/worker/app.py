@@ -1,0 +1,81 @@
+"""The Celery factory: one app built from the settings, shared by the API, the workers and Beat."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from convoflow.config import Settings, get_settings
+from convoflow.db.engine import dispose_engines
+from convoflow.worker.queues import DATABASE_QUEUE, QUEUES, TASK_MODULES, TASK_ROUTES
+from convoflow.worker.schedule import beat_schedule
+
+# Redelivery of an unacknowledged message after a worker dies. Saves are idempotent, so a short
+# timeout costs at worst a harmless duplicate delivery and makes a killed worker's turns come back fast.
+VISIBILITY_TIMEOUT_SECONDS = 30
+
+
+def _transport_options(settings: Settings) -> dict[str, Any]:
+    options: dict[str, Any] = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+    if settings.redis_key_prefix:
+        options["global_keyprefix"] = settings.redis_key_prefix
+    return options
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    backend_options: dict[str, Any] = {}
+    if settings.redis_key_prefix:
+        backend_options["global_keyprefix"] = settings.redis_key_prefix
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": settings.result_backend_url,
+        "broker_transport_options": _transport_options(settings),
+        "result_backend_transport_options": backend_options,
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "UTC",
+        "enable_utc": True,
+        "task_queues": QUEUES,
+        "task_default_queue": DATABASE_QUEUE,
+        "task_routes": TASK_ROUTES,
+        "result_expires": settings.result_expires,
+        "task_track_started": True,
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "task_time_limit": settings.task_time_limit,
+        # A message is acknowledged only after its task finished; a worker that dies gives it back.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_prefetch_multiplier": 4,
+        "task_publish_retry": True,
+        "task_publish_retry_policy": {"max_retries": 3, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.5},
+        "beat_schedule": beat_schedule(settings),
+        "worker_hijack_root_logger": False,
+    }
+
+
+def create_celery_app(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("convoflow", include=list(TASK_MODULES), set_as_current=True)
+    app.conf.update(celery_config(settings))
+    # The default app, not just the current one: the current app is thread-local, and the API
+    # publishes from a thread pool where `shared_task` proxies would otherwise fall back to amqp://localhost.
+    app.set_default()
+    return app
+
+
+@lru_cache(maxsize=1)
+def get_celery_app() -> Celery:
+    """The process-wide app (the worker's, or the API's producer)."""
+    return create_celery_app()
+
+
+@worker_process_init.connect
+def _fresh_connections_after_fork(**_: Any) -> None:
+    # A forked pool child must not reuse its parent's database sockets.
+    dispose_engines()

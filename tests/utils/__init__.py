@@ -1,0 +1,1 @@
+"""Helpers that build the real services and processes the tests talk to."""

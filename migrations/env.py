@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection, pool
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine, pool
 
 from convoflow.config import get_settings
 from convoflow.db.models import Base

@@ -32,9 +32,7 @@ def require_json(request: Request) -> None:
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"expected Content-Type: application/json, got {media_type or 'none'}"
-        )
+        raise UnsupportedMediaType(f"expected Content-Type: application/json, got {media_type or 'none'}")
 
 
 ChatDep = Annotated[ChatService, Depends(get_chat)]

@@ -13,7 +13,6 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from convoflow.config import get_settings
-
 from convoflow.errors import ServiceError
 from convoflow.workflow import ModelError
 

@@ -35,7 +35,9 @@ def check_user_text(value: str) -> str:
 
 
 class RunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"user_input": "Hello", "session_id": "test"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"user_input": "Hello", "session_id": "test"}]}
+    )
 
     user_input: str = Field(description="what the user said; length bounded by MIN_INPUT_LENGTH/MAX_INPUT_LENGTH")
     session_id: SessionId | None = Field(default=None, description="conversation id; a new UUID when absent")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, text
+from sqlalchemy import Select, Table, delete, func, select, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -55,6 +55,7 @@ def insert_turns(session: Session, turns: Sequence[NewTurn]) -> set[uuid.UUID]:
     rows = [turn.as_row() for turn in unique.values()]
     dialect = session.get_bind().dialect.name
     table = ConversationTurn.__table__
+    assert isinstance(table, Table)
     if dialect in ("postgresql", "sqlite"):
         insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
         statement = insert.on_conflict_do_nothing(index_elements=["turn_id"]).returning(table.c.turn_id)
@@ -68,7 +69,7 @@ def insert_turns(session: Session, turns: Sequence[NewTurn]) -> set[uuid.UUID]:
     return {row["turn_id"] for row in fresh}
 
 
-def _history_query(session_id: str | None, owner: str | None) -> Select[tuple[ConversationTurn]]:
+def _history_query(session_id: str | None, owner: str | None) -> Select[ConversationTurn]:
     query = select(ConversationTurn)
     if session_id is not None:
         query = query.where(ConversationTurn.session_id == session_id)
@@ -95,7 +96,8 @@ def list_history(
             return []
         stamp, row_id = anchor
         query = query.where(
-            (ConversationTurn.timestamp < stamp) | ((ConversationTurn.timestamp == stamp) & (ConversationTurn.id < row_id))
+            (ConversationTurn.timestamp < stamp)
+            | ((ConversationTurn.timestamp == stamp) & (ConversationTurn.id < row_id))
         )
     query = query.order_by(ConversationTurn.timestamp.desc(), ConversationTurn.id.desc()).limit(limit)
     return list(session.scalars(query))
@@ -114,7 +116,10 @@ def delete_batch_older_than(session: Session, cutoff: datetime, batch_size: int)
     """Delete at most `batch_size` turns older than `cutoff`; returns how many went."""
     ids = list(
         session.scalars(
-            select(ConversationTurn.id).where(ConversationTurn.timestamp < cutoff).order_by(ConversationTurn.id).limit(batch_size)
+            select(ConversationTurn.id)
+            .where(ConversationTurn.timestamp < cutoff)
+            .order_by(ConversationTurn.id)
+            .limit(batch_size)
         )
     )
     if not ids:

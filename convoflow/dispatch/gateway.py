@@ -15,9 +15,9 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
-from convoflow.errors import BrokerUnavailable, StateStoreUnavailable, TaskFailed, TaskTimedOut
-from convoflow.dispatch.results import ResultWaiter
 from convoflow.config import Settings
+from convoflow.dispatch.results import ResultWaiter
+from convoflow.errors import BrokerUnavailable, StateStoreUnavailable, TaskFailed, TaskTimedOut
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +73,12 @@ class TaskGateway:
         data = json.loads(record)
         return IssuedTask(task_id=task_id, kind=str(data.get("kind", "")), owner=data.get("owner"))
 
-    def _publish(self, task: Task, kwargs: dict[str, Any], task_id: str, options: dict[str, Any]) -> None:
+    def _publish(self, task: Task[Any, Any], kwargs: dict[str, Any], task_id: str, options: dict[str, Any]) -> None:
         task.apply_async(kwargs=kwargs, task_id=task_id, **options)
 
     async def send(
         self,
-        task: Task,
+        task: Task[Any, Any],
         kwargs: dict[str, Any],
         *,
         kind: str,
@@ -101,7 +101,7 @@ class TaskGateway:
 
     async def call(
         self,
-        task: Task,
+        task: Task[Any, Any],
         kwargs: dict[str, Any],
         *,
         kind: str,
@@ -135,7 +135,7 @@ class TaskGateway:
         return self._unwrap(task_id, meta.get("status", ""), meta.get("result"))
 
     async def _wait_in_thread(self, task_id: str, timeout: float) -> dict[str, Any]:
-        result = AsyncResult(task_id, app=self.app)
+        result: AsyncResult[Any] = AsyncResult(task_id, app=self.app)
         try:
             value = await anyio.to_thread.run_sync(lambda: result.get(timeout=timeout, propagate=False))
         except TimeoutError as exc:
@@ -152,7 +152,7 @@ class TaskGateway:
         """Celery's state of a task this service issued."""
 
         def read() -> TaskStatus:
-            result = AsyncResult(task_id, app=self.app)
+            result: AsyncResult[Any] = AsyncResult(task_id, app=self.app)
             state = result.state
             value = result.result
             if state == "FAILURE" or isinstance(value, BaseException):
@@ -189,5 +189,3 @@ class TaskGateway:
         if self.results is not None:
             await self.results.close()
         await self.redis.aclose()
-
-

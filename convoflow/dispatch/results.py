@@ -29,7 +29,7 @@ class ResultWaiter:
         self._subscribed = asyncio.Event()
 
     def key_for(self, task_id: str) -> str:
-        key = self._app.backend.get_key_for_task(task_id)
+        key = self._app.backend.get_key_for_task(task_id)  # type: ignore[attr-defined]
         return key.decode() if isinstance(key, bytes) else str(key)
 
     async def expect(self, task_id: str) -> asyncio.Future[dict[str, Any]]:
@@ -73,9 +73,9 @@ class ResultWaiter:
             channel = message["channel"]
             channel = channel.decode() if isinstance(channel, bytes) else channel
             meta = json.loads(message["data"])
-            future = self._waiting.get(channel)
-            if future is not None and not future.done() and meta.get("status") in READY_STATES:
-                future.set_result(meta)
+            waiter = self._waiting.get(channel)
+            if waiter is not None and not waiter.done() and meta.get("status") in READY_STATES:
+                waiter.set_result(meta)
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -83,4 +83,4 @@ class ResultWaiter:
             with contextlib.suppress(BaseException):
                 await self._reader
         with contextlib.suppress(Exception):
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -24,7 +24,7 @@ def _parse_time(value: str | None) -> datetime:
 
 @shared_task(bind=True, name="celery_tasks.save_conversation_task", queue=DATABASE_QUEUE, **db_retry_options())
 def save_conversation_task(
-    self: Task,
+    self: Task[Any, Any],
     user_input: str,
     ai_response: str,
     session_id: str,

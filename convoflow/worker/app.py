@@ -53,7 +53,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_prefetch_multiplier": 4,
         "task_publish_retry": True,
-        "task_publish_retry_policy": {"max_retries": 3, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.5},
+        "task_publish_retry_policy": {
+            "max_retries": 3,
+            "interval_start": 0.1,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
         "beat_schedule": beat_schedule(settings),
         "worker_hijack_root_logger": False,
     }

@@ -71,9 +71,10 @@ def test_task_endpoint_answers_404_for_ids_it_never_issued(stack: Stack) -> None
 def test_delete_history_by_session_returns_the_count(stack: Stack) -> None:
     session = f"del-{uuid.uuid4()}"
     with stack.http() as client:
-        ids = [client.post("/run", json={"user_input": f"m{i}", "session_id": session}).json()["task_id"] for i in range(2)]
-        for task_id in ids:
-            wait_until(lambda t=task_id: _task_status(stack, t)["status"] == "SUCCESS", 30, what="the saves")
+        ids = [
+            client.post("/run", json={"user_input": f"m{i}", "session_id": session}).json()["task_id"] for i in range(2)
+        ]
+        wait_until(lambda: all(_task_status(stack, t)["status"] == "SUCCESS" for t in ids), 30, what="the saves")
         response = client.delete("/history", params={"session_id": session})
         assert response.status_code == 200, response.text
         assert response.json()["deleted"] == 2

@@ -19,7 +19,9 @@ def test_save_with_the_seeds_positional_call_stores_the_turn(stack: Stack) -> No
     assert result["success"] is True
     assert result["stored"] is True
     turns = stack.stored_turns(session)
-    assert [(t["user_input"], t["ai_response"], t["turn_id"]) for t in turns] == [("Hello", "Hi there", result["turn_id"])]
+    assert [(t["user_input"], t["ai_response"], t["turn_id"]) for t in turns] == [
+        ("Hello", "Hi there", result["turn_id"])
+    ]
 
 
 def test_saving_the_same_turn_twice_stores_one_row(stack: Stack) -> None:
@@ -47,7 +49,7 @@ def test_history_is_newest_first_limited_and_filtered_by_session(stack: Stack) -
 
 def test_text_that_looks_like_sql_or_unicode_is_stored_verbatim(stack: Stack) -> None:
     session = f"v-{uuid.uuid4()}"
-    text = "'); DROP TABLE conversation_turns; -- 你好 🙂 \"quoted\" \\ back"
+    text = '\'); DROP TABLE conversation_turns; -- 你好 🙂 "quoted" \\ back'
     stack.call(SAVE, text, text[::-1], session)
     [turn] = stack.stored_turns(session)
     assert (turn["user_input"], turn["ai_response"]) == (text, text[::-1])

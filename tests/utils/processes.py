@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -68,10 +69,8 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
     def signal_group(self, sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def kill(self) -> None:
         """SIGKILL the process and all its children at once (no chance to clean up)."""
@@ -83,10 +82,8 @@ class Process:
         """SIGTERM, then SIGKILL whatever is left of the group."""
         if self.alive():
             self.signal_group(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
         self.signal_group(signal.SIGKILL)
         try:
             self.popen.wait(timeout=10)
@@ -101,7 +98,9 @@ def start_worker(env: Mapping[str, str], log_dir: Path, *extra: str, name: str =
 
 
 def start_api(env: Mapping[str, str], log_dir: Path, port: int, name: str = "api") -> Process:
-    process = Process(name, [sys.executable, "main.py"], {**env, "API_HOST": "127.0.0.1", "API_PORT": str(port)}, log_dir)
+    process = Process(
+        name, [sys.executable, "main.py"], {**env, "API_HOST": "127.0.0.1", "API_PORT": str(port)}, log_dir
+    )
 
     def ready() -> bool:
         if not process.alive():

@@ -1,0 +1,133 @@
+"""Qwen/Tongyi models through the DashScope SDK's native async API (`AioGeneration`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, cast
+
+import aiohttp
+from dashscope.aigc.generation import AioGeneration
+from dashscope.api_entities.dashscope_response import GenerationResponse, Message
+
+from convoflow.config import Settings
+from convoflow.workflow.providers.base import ChatMessage, ModelError, attempts_suffix, call_with_retries
+
+
+class DashScopeStatusError(Exception):
+    """DashScope answered with a non-200 status; the SDK returns these instead of raising them."""
+
+    def __init__(self, status_code: int, code: str) -> None:
+        super().__init__(f"HTTP {status_code} ({code})")
+        self.status_code = status_code
+        self.code = code
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Connection problems, timeouts, 429 and 5xx are worth another try; other 4xx are not."""
+    if isinstance(error, DashScopeStatusError):
+        return error.status_code == 429 or error.status_code >= 500
+    return isinstance(error, (aiohttp.ClientError, TimeoutError))
+
+
+def describe(error: BaseException, attempts: int) -> str:
+    """A short message for `error` that carries neither secrets nor user text."""
+    if isinstance(error, DashScopeStatusError):
+        reason = f"model endpoint returned HTTP {error.status_code}"
+    elif isinstance(error, TimeoutError):
+        reason = "model endpoint timed out"
+    elif isinstance(error, aiohttp.ClientError):
+        reason = "could not connect to the model endpoint"
+    else:
+        reason = f"model call failed ({type(error).__name__})"
+    return reason + attempts_suffix(attempts)
+
+
+def _checked_content(response: GenerationResponse) -> str:
+    """The text of a (possibly partial) response; raises DashScopeStatusError for an error response."""
+    if response.status_code != 200:
+        raise DashScopeStatusError(int(response.status_code), str(response.code or "unknown"))
+    choices = response.output.choices if response.output else None
+    return str(choices[0].message.content or "") if choices and choices[0].message else ""
+
+
+class DashScopeProvider:
+    """Chat generation with result_format="message"; retries are ours (tenacity)."""
+
+    name = "dashscope"
+
+    def __init__(self, settings: Settings) -> None:
+        self.model = settings.model_name
+        self._settings = settings
+        self._options: dict[str, Any] = {
+            "api_key": settings.dashscope_api_key,
+            "result_format": "message",
+            "request_timeout": settings.llm_timeout_seconds,
+        }
+        if settings.dashscope_base_url:
+            # The HTTP API root, e.g. https://dashscope-intl.aliyuncs.com/api/v1; per call, not global.
+            self._options["base_address"] = settings.dashscope_base_url
+
+    async def complete(self, messages: list[ChatMessage]) -> str:
+        async def generate() -> str:
+            response = await AioGeneration.call(model=self.model, messages=_to_dashscope(messages), **self._options)
+            return _checked_content(cast(GenerationResponse, response))
+
+        answer = await call_with_retries(
+            generate,
+            settings=self._settings,
+            is_retryable=is_retryable,
+            describe=describe,
+            provider=self.name,
+        )
+        if not answer:
+            raise ModelError("model returned an empty answer", provider=self.name)
+        return answer
+
+    async def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
+        # As for OpenAI: an attempt covers opening the stream up to its first delta, never later.
+        async def open_stream() -> tuple[AsyncGenerator[str, None], str | None]:
+            deltas = self._deltas(messages)
+            try:
+                return deltas, await anext(deltas, None)
+            except BaseException:
+                await deltas.aclose()
+                raise
+
+        deltas, first = await call_with_retries(
+            open_stream,
+            settings=self._settings,
+            is_retryable=is_retryable,
+            describe=describe,
+            provider=self.name,
+        )
+        if first is None:
+            raise ModelError("model returned an empty answer", provider=self.name)
+        try:
+            yield first
+            async for delta in deltas:
+                yield delta
+        except (DashScopeStatusError, aiohttp.ClientError, TimeoutError) as error:
+            raise ModelError(describe(error, 1) + " mid-stream", provider=self.name) from error
+        finally:
+            await deltas.aclose()
+
+    async def _deltas(self, messages: list[ChatMessage]) -> AsyncGenerator[str, None]:
+        responses = await AioGeneration.call(
+            model=self.model,
+            messages=_to_dashscope(messages),
+            stream=True,
+            incremental_output=True,
+            **self._options,
+        )
+        # The SDK's stub says Generator, but with stream=True AioGeneration returns an async generator.
+        chunks = cast(AsyncGenerator[GenerationResponse, None], responses)
+        try:
+            async for chunk in chunks:
+                if delta := _checked_content(chunk):
+                    yield delta
+        finally:
+            await chunks.aclose()
+
+
+def _to_dashscope(messages: list[ChatMessage]) -> list[Message]:
+    return [Message(role=m["role"], content=m["content"]) for m in messages]

@@ -1,0 +1,113 @@
+"""Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, ...) through the async OpenAI client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+
+from convoflow.config import Settings
+from convoflow.workflow.providers.base import ChatMessage, ModelError, attempts_suffix, call_with_retries
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Connection problems, timeouts, 429 and 5xx are worth another try; other 4xx are not."""
+    if isinstance(error, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    if isinstance(error, openai.APIStatusError):
+        return error.status_code == 429 or error.status_code >= 500
+    return False
+
+
+def describe(error: BaseException, attempts: int) -> str:
+    """A short message for `error` that carries neither secrets nor user text."""
+    if isinstance(error, openai.APIStatusError):
+        reason = f"model endpoint returned HTTP {error.status_code}"
+    elif isinstance(error, openai.APITimeoutError):
+        reason = "model endpoint timed out"
+    elif isinstance(error, openai.APIConnectionError):
+        reason = "could not connect to the model endpoint"
+    else:
+        reason = f"model call failed ({type(error).__name__})"
+    return reason + attempts_suffix(attempts)
+
+
+def _to_openai(message: ChatMessage) -> ChatCompletionMessageParam:
+    if message["role"] == "system":
+        return {"role": "system", "content": message["content"]}
+    if message["role"] == "assistant":
+        return {"role": "assistant", "content": message["content"]}
+    return {"role": "user", "content": message["content"]}
+
+
+class OpenAICompatProvider:
+    """Chat completions over HTTP; retries are ours (tenacity), so the client's own are switched off."""
+
+    name = "openai"
+
+    def __init__(self, settings: Settings) -> None:
+        self.model = settings.model_name
+        self._settings = settings
+        self._client = openai.AsyncOpenAI(
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key or "not-needed",
+            timeout=settings.llm_timeout_seconds,
+            max_retries=0,
+        )
+
+    async def complete(self, messages: list[ChatMessage]) -> str:
+        async def create() -> str:
+            completion = await self._client.chat.completions.create(
+                model=self.model, messages=[_to_openai(m) for m in messages]
+            )
+            return (completion.choices[0].message.content or "") if completion.choices else ""
+
+        answer = await call_with_retries(
+            create,
+            settings=self._settings,
+            is_retryable=is_retryable,
+            describe=describe,
+            provider=self.name,
+        )
+        if not answer:
+            raise ModelError("model returned an empty answer", provider=self.name)
+        return answer
+
+    async def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
+        # Retrying is only safe until the first delta has reached the caller, so a retried
+        # attempt covers opening the stream and reading up to its first piece of text.
+        async def open_stream() -> tuple[AsyncGenerator[str, None], str | None]:
+            deltas = self._deltas(messages)
+            try:
+                return deltas, await anext(deltas, None)
+            except BaseException:
+                await deltas.aclose()
+                raise
+
+        deltas, first = await call_with_retries(
+            open_stream,
+            settings=self._settings,
+            is_retryable=is_retryable,
+            describe=describe,
+            provider=self.name,
+        )
+        if first is None:
+            raise ModelError("model returned an empty answer", provider=self.name)
+        try:
+            yield first
+            async for delta in deltas:
+                yield delta
+        except openai.OpenAIError as error:
+            raise ModelError(describe(error, 1) + " mid-stream", provider=self.name) from error
+        finally:
+            await deltas.aclose()
+
+    async def _deltas(self, messages: list[ChatMessage]) -> AsyncGenerator[str, None]:
+        chunks = await self._client.chat.completions.create(
+            model=self.model, messages=[_to_openai(m) for m in messages], stream=True
+        )
+        async with chunks:
+            async for chunk in chunks:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content

@@ -1,0 +1,212 @@
+"""The OpenAI-compatible provider against a real local HTTP server speaking the chat-completions protocol."""
+
+import json
+import socket
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from convoflow.config import Settings
+from convoflow.workflow import ConversationWorkflow, ModelError, PriorTurn, build_provider
+
+pytestmark = pytest.mark.anyio
+
+COMPLETIONS = "/v1/chat/completions"
+API_KEY = "sk-test-secret"
+
+
+def openai_settings(base_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "llm_provider": "openai",
+        "llm_model": "test-model",
+        "openai_base_url": base_url,
+        "openai_api_key": API_KEY,
+        "llm_max_retries": 3,
+        "llm_retry_min_seconds": 0.01,
+        "llm_retry_max_seconds": 0.05,
+        "llm_timeout_seconds": 5,
+        "system_prompt": "You are terse.",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+def completion(content: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "test-model",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+
+
+def sse(*pieces: str) -> str:
+    chunks = [
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "test-model",
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+        }
+        for piece in pieces
+    ]
+    return "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
+
+
+def sent_bodies(httpserver: HTTPServer) -> list[dict[str, Any]]:
+    return [json.loads(request.get_data()) for request, _ in httpserver.log]
+
+
+async def test_run_sends_system_prompt_prior_turns_in_order_and_new_input(
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("Paris."))
+    settings = openai_settings(httpserver.url_for("/v1"))
+    workflow = ConversationWorkflow(build_provider(settings), settings)
+
+    answer = await workflow.run(
+        "And of France?",
+        [PriorTurn("Capital of Italy?", "Rome."), PriorTurn("Spain?", "Madrid.")],
+    )
+
+    assert (answer.answer, answer.model, answer.provider) == (
+        "Paris.",
+        "test-model",
+        "openai",
+    )
+    [body] = sent_bodies(httpserver)
+    assert body["model"] == "test-model"
+    assert body["messages"] == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Capital of Italy?"},
+        {"role": "assistant", "content": "Rome."},
+        {"role": "user", "content": "Spain?"},
+        {"role": "assistant", "content": "Madrid."},
+        {"role": "user", "content": "And of France?"},
+    ]
+    [(request, _)] = httpserver.log
+    assert request.headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+async def test_complete_returns_the_answer_text(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("Hello there."))
+    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+
+    assert await provider.complete([{"role": "user", "content": "hi"}]) == "Hello there."
+
+
+async def test_stream_yields_the_sse_deltas(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(
+        sse("Hel", "lo ", "world."), content_type="text/event-stream"
+    )
+    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+
+    deltas = [delta async for delta in provider.stream([{"role": "user", "content": "hi"}])]
+
+    assert deltas == ["Hel", "lo ", "world."]
+    [body] = sent_bodies(httpserver)
+    assert body["stream"] is True
+    assert body["messages"] == [{"role": "user", "content": "hi"}]
+
+
+async def test_complete_retries_after_503_and_then_answers(
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_oneshot_request(COMPLETIONS, method="POST").respond_with_json({"error": {}}, status=503)
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("Recovered."))
+    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+
+    assert await provider.complete([{"role": "user", "content": "hi"}]) == "Recovered."
+    assert len(httpserver.log) == 2
+
+
+async def test_stream_retries_after_503_before_anything_was_yielded(
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_oneshot_request(COMPLETIONS, method="POST").respond_with_json({"error": {}}, status=503)
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(
+        sse("Back ", "again."), content_type="text/event-stream"
+    )
+    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+
+    deltas = [delta async for delta in provider.stream([{"role": "user", "content": "hi"}])]
+
+    assert "".join(deltas) == "Back again."
+    assert len(httpserver.log) == 2
+
+
+async def test_persistent_500_raises_model_error_after_all_attempts(
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json({"error": {}}, status=500)
+    provider = build_provider(openai_settings(httpserver.url_for("/v1"), llm_max_retries=2))
+
+    with pytest.raises(ModelError) as raised:
+        await provider.complete([{"role": "user", "content": "my private question"}])
+
+    assert str(raised.value) == "model endpoint returned HTTP 500 after 3 attempts"
+    assert raised.value.provider == "openai"
+    assert len(httpserver.log) == 3
+
+
+async def test_401_raises_model_error_without_retrying(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(
+        {
+            "error": {
+                "message": f"Incorrect API key provided: {API_KEY}",
+                "type": "invalid_request_error",
+            }
+        },
+        status=401,
+    )
+    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+
+    with pytest.raises(ModelError) as raised:
+        await provider.complete([{"role": "user", "content": "my private question"}])
+
+    assert str(raised.value) == "model endpoint returned HTTP 401"
+    assert API_KEY not in str(raised.value)
+    assert len(httpserver.log) == 1
+
+
+async def test_stream_401_raises_model_error_without_retrying(
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json({"error": {}}, status=401)
+    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+
+    with pytest.raises(ModelError, match="HTTP 401"):
+        async for _ in provider.stream([{"role": "user", "content": "hi"}]):
+            pass
+
+    assert len(httpserver.log) == 1
+
+
+async def test_empty_answer_raises_model_error(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion(""))
+    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+
+    with pytest.raises(ModelError, match="empty answer"):
+        await provider.complete([{"role": "user", "content": "hi"}])
+
+
+async def test_unreachable_endpoint_raises_model_error_after_retries() -> None:
+    # A port that was free a moment ago and has no listener now.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    provider = build_provider(openai_settings(f"http://127.0.0.1:{port}/v1", llm_max_retries=1))
+
+    with pytest.raises(ModelError) as raised:
+        await provider.complete([{"role": "user", "content": "hi"}])
+
+    assert str(raised.value) == "could not connect to the model endpoint after 2 attempts"

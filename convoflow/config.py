@@ -69,7 +69,9 @@ class Settings(BaseSettings):
     db_task_retry_backoff_max: int = Field(default=60, ge=1)
     retention_days: int = Field(default=30, ge=1)
     enable_retention_cleanup: bool = True
-    retention_cleanup_cron: str = Field(default="0 3 * * *", description="crontab (m h dom mon dow), UTC")
+    retention_cleanup_schedule: str = Field(
+        default="0 3 * * *", description="crontab (m h dom mon dow, UTC) or a number of seconds"
+    )
     retention_batch_size: int = Field(default=1000, ge=1)
 
     # --- Workflow and model ------------------------------------------------------------------
@@ -91,6 +93,14 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: str) -> str:
         return value.upper()
+
+    @field_validator("retention_cleanup_schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        from convoflow.worker.schedule import parse_schedule
+
+        parse_schedule(value)
+        return value
 
     @model_validator(mode="after")
     def _check_bounds(self) -> Settings:

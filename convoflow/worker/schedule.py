@@ -9,11 +9,22 @@ from celery.schedules import crontab
 from convoflow.config import Settings
 
 
-def _crontab(expression: str) -> crontab:
-    minute, hour, day_of_month, month_of_year, day_of_week = expression.split()
-    return crontab(
-        minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week
-    )
+def parse_schedule(expression: str) -> crontab | float:
+    """A crontab ("m h dom mon dow", UTC) or a plain number of seconds."""
+    text = expression.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        fields = text.split()
+        if len(fields) != 5:
+            raise ValueError(f"not a crontab of five fields nor a number of seconds: {expression!r}") from None
+        minute, hour, day_of_month, month_of_year, day_of_week = fields
+        return crontab(
+            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week
+        )
+    if seconds <= 0:
+        raise ValueError("a schedule in seconds must be positive")
+    return seconds
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -21,7 +32,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     if settings.enable_retention_cleanup:
         schedule["cleanup-expired-conversations"] = {
             "task": "convoflow.cleanup_expired_conversations",
-            "schedule": _crontab(settings.retention_cleanup_cron),
+            "schedule": parse_schedule(settings.retention_cleanup_schedule),
             # A missed run is simply done by the next one; never pile runs up.
             "options": {"expires": 3600},
         }

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import venv
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -80,6 +81,11 @@ def command_up(args: list[str]) -> int:
     return run([str(PYTHON), "-m", "convoflow.launcher", *args])
 
 
+def command_setup(_: list[str]) -> int:
+    ensure_venv("dev")
+    return 0
+
+
 def command_bench(args: list[str]) -> int:
     ensure_venv("dev")
     return run([str(PYTHON), "-m", "bench", *args])
@@ -90,12 +96,12 @@ def main() -> int:
         print(USAGE)
         return 0 if len(sys.argv) >= 2 else 2
     command, args = sys.argv[1], sys.argv[2:]
-    commands = {
+    commands: dict[str, Callable[[list[str]], int]] = {
         "up": command_up,
         "test": command_test,
         "lint": command_lint,
         "bench": command_bench,
-        "setup": lambda _: (ensure_venv("dev"), 0)[1],
+        "setup": command_setup,
     }
     if command not in commands:
         print(USAGE, file=sys.stderr)

@@ -16,7 +16,8 @@ _lock = threading.Lock()
 
 def _create_engine(url: str, pool_size: int, max_overflow: int) -> Engine:
     parsed = make_url(url)
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    # Errors must never carry conversation text into logs: keep SQL parameters out of exception messages.
+    options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

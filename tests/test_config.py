@@ -1,0 +1,102 @@
+"""Settings: defaults, derived URLs, overrides and refusals."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from convoflow.config import DEFAULT_SQLITE_PATH, Settings
+from convoflow.worker.app import celery_config
+
+
+def settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def test_defaults_follow_the_seed() -> None:
+    s = settings()
+    assert (s.api_host, s.api_port) == ("0.0.0.0", 8000)
+    assert s.broker_url == s.result_backend_url == "redis://localhost:6379/0"
+    assert s.sqlalchemy_url == f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    assert "data" in DEFAULT_SQLITE_PATH.parts
+    assert (s.task_soft_time_limit, s.task_time_limit) == (300, 600)
+    assert s.retention_days == 30
+    assert s.llm_provider == "offline"
+
+
+def test_redis_settings_build_the_broker_url_with_an_escaped_password() -> None:
+    s = settings(redis_host="cache", redis_port=6380, redis_db=2, redis_password="p@ss/word")
+    assert s.broker_url == "redis://:p%40ss%2Fword@cache:6380/2"
+    assert s.result_backend_url == s.broker_url
+
+
+def test_explicit_celery_urls_override_redis_settings() -> None:
+    s = settings(celery_broker_url="amqp://guest:guest@rabbit:5672//", celery_result_backend="redis://r:6379/1")
+    assert s.broker_url.startswith("amqp://")
+    assert s.result_backend_url == "redis://r:6379/1"
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_PORT", "9001")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://u@h/db")
+    monkeypatch.setenv("TASK_SOFT_TIME_LIMIT", "30")
+    monkeypatch.setenv("TASK_TIME_LIMIT", "60")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.api_port == 9001
+    assert s.sqlalchemy_url == "postgresql+psycopg://u@h/db"
+    config = celery_config(s)
+    assert (config["task_soft_time_limit"], config["task_time_limit"]) == (30, 60)
+
+
+def test_env_file_is_read(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_file = tmp_path / ".env"  # type: ignore[operator]
+    env_file.write_text("REDIS_HOST=redis.internal\nRETENTION_DAYS=7\n")
+    s = Settings(_env_file=str(env_file))  # type: ignore[call-arg]
+    assert (s.redis_host, s.retention_days) == ("redis.internal", 7)
+
+
+def test_seed_db_type_mysql_builds_a_pymysql_url() -> None:
+    s = settings(db_type="mysql", mysql_host="db", mysql_user="app", mysql_password="s3cret!", mysql_database="chat")
+    assert s.sqlalchemy_url == "mysql+pymysql://app:s3cret%21@db:3306/chat?charset=utf8mb4"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"min_input_length": 10, "max_input_length": 5},
+        {"task_soft_time_limit": 600, "task_time_limit": 600},
+        {"api_port": 0},
+        {"llm_provider": "nonsense"},
+        {"llm_provider": "dashscope", "dashscope_api_key": ""},
+        {"retention_cleanup_schedule": "every day"},
+        {"retention_days": 0},
+    ],
+)
+def test_inconsistent_settings_are_refused(values: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        settings(**values)
+
+
+def test_celery_config_is_json_utc_late_ack_with_result_expiry() -> None:
+    config = celery_config(settings(result_expires=3600))
+    assert config["task_serializer"] == config["result_serializer"] == "json"
+    assert config["accept_content"] == ["json"]
+    assert config["timezone"] == "UTC" and config["enable_utc"] is True
+    assert config["result_expires"] == 3600
+    assert config["task_acks_late"] is True and config["task_reject_on_worker_lost"] is True
+    assert {queue.name for queue in config["task_queues"]} == {"database"}
+    assert all(route["queue"] == "database" for route in config["task_routes"].values())
+
+
+def test_retention_schedule_is_configurable_and_can_be_switched_off() -> None:
+    config = celery_config(settings(retention_cleanup_schedule="*/5 * * * *"))
+    entry = config["beat_schedule"]["cleanup-expired-conversations"]
+    assert entry["task"] == "convoflow.cleanup_expired_conversations"
+    assert "*/5" in str(entry["schedule"])
+    assert (
+        celery_config(settings(retention_cleanup_schedule="2.5"))["beat_schedule"]["cleanup-expired-conversations"][
+            "schedule"
+        ]
+        == 2.5
+    )
+    assert celery_config(settings(enable_retention_cleanup=False))["beat_schedule"] == {}

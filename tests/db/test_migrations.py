@@ -30,10 +30,10 @@ def empty_database(backend: str) -> Iterator[str]:
         drop_database(backend, url)
 
 
-def _columns(url: str) -> dict[str, dict[str, object]]:
+def _columns(url: str) -> set[str]:
     engine = create_engine(url)
     try:
-        return {column["name"]: column for column in inspect(engine).get_columns("conversation_turns")}
+        return {column["name"] for column in inspect(engine).get_columns("conversation_turns")}
     finally:
         engine.dispose()
 

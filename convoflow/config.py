@@ -65,8 +65,15 @@ class Settings(BaseSettings):
     task_soft_time_limit: int = Field(default=300, ge=1)
     task_time_limit: int = Field(default=600, ge=1)
     result_expires: int = Field(default=86_400, ge=60, description="seconds Celery keeps task results")
-    db_task_max_retries: int = Field(default=20, ge=0)
-    db_task_retry_backoff_max: int = Field(default=60, ge=1)
+    db_task_max_retries: int = Field(default=5, ge=0, description="retries of reads, deletes and schema tasks")
+    db_task_retry_backoff_max: int = Field(default=10, ge=1)
+    save_batch_size: int = Field(default=500, ge=1, description="most saves stored in one transaction")
+    save_batch_interval: float = Field(default=0.05, gt=0, description="seconds a save waits for its batch to fill")
+    save_max_retries: int = Field(default=200, ge=0, description="retries of a save on transient database errors")
+    save_retry_backoff_max: int = Field(
+        default=20, ge=1, le=25, description="cap of a save's retry delay; stays below the broker's visibility timeout"
+    )
+    worker_prefetch_multiplier: int = Field(default=256, ge=1, description="messages prefetched per pool process")
     retention_days: int = Field(default=30, ge=1)
     enable_retention_cleanup: bool = True
     retention_cleanup_schedule: str = Field(

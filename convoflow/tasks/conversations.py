@@ -3,51 +3,40 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-from celery import Task, shared_task
+from celery import shared_task
+from celery_batches import SimpleRequest
 
 from convoflow.config import get_settings
-from convoflow.db.repository import NewTurn
 from convoflow.services import conversations
+from convoflow.services.turn_batches import QueuedSave, save_batch
 from convoflow.tasks.policy import db_retry_options
+from convoflow.tasks.save_outcomes import settle
+from convoflow.worker.batching import SettledBatches
 from convoflow.worker.queues import DATABASE_QUEUE
 
-
-def _parse_time(value: str | None) -> datetime:
-    if not value:
-        return datetime.now(UTC)
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+_settings = get_settings()
 
 
-@shared_task(bind=True, name="celery_tasks.save_conversation_task", queue=DATABASE_QUEUE, **db_retry_options())
-def save_conversation_task(
-    self: Task[Any, Any],
-    user_input: str,
-    ai_response: str,
-    session_id: str,
-    turn_id: str | None = None,
-    timestamp: str | None = None,
-    status: str = "complete",
-    owner: str | None = None,
-    model: str | None = None,
-) -> dict[str, Any]:
-    """Store one turn once. Without a turn id (the seed's call) the task id is the idempotency key."""
-    key = uuid.UUID(turn_id) if turn_id else uuid.UUID(str(self.request.id))
-    turn = NewTurn(
-        turn_id=key,
-        session_id=session_id,
-        user_input=user_input,
-        ai_response=ai_response,
-        timestamp=_parse_time(timestamp),
-        status=status,
-        owner=owner,
-        model=model,
-    )
-    inserted = conversations.store_turns(get_settings(), [turn])
-    return {"success": True, "turn_id": str(key), "session_id": session_id, "stored": key in inserted}
+@shared_task(
+    base=SettledBatches,
+    name="celery_tasks.save_conversation_task",
+    queue=DATABASE_QUEUE,
+    flush_every=_settings.save_batch_size,
+    flush_interval=_settings.save_batch_interval,
+    acks_late=True,
+    typing=False,
+)
+def save_conversation_task(requests: list[SimpleRequest]) -> dict[str, str]:
+    """Store queued turns, many per transaction; called as `save_conversation_task.delay(user_input, ai_response,
+    session_id, turn_id=..., timestamp=..., status=..., owner=..., model=...)`, each message one turn.
+
+    Returns, per message, whether it may be acknowledged (see convoflow.worker.batching).
+    """
+    settings = get_settings()
+    saves = [QueuedSave(request.id, request.args, request.kwargs) for request in requests]
+    return settle(save_conversation_task, settings, requests, save_batch(settings, saves))
 
 
 @shared_task(name="celery_tasks.get_conversation_history_task", queue=DATABASE_QUEUE, **db_retry_options())

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-
 from convoflow.config import get_settings
+from convoflow.db.errors import TRANSIENT_DB_ERRORS
 
-# Transient database failures: the server is down, restarting, or the pool is exhausted.
-TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, PoolTimeoutError)
+__all__ = ["TRANSIENT_DB_ERRORS", "db_retry_options", "save_retry_delay"]
 
 
 def db_retry_options() -> dict[str, Any]:
@@ -23,3 +20,9 @@ def db_retry_options() -> dict[str, Any]:
         "retry_jitter": True,
         "max_retries": settings.db_task_max_retries,
     }
+
+
+def save_retry_delay(retries: int) -> float:
+    """Seconds before retry number `retries` + 1 of a save: exponential, capped below the visibility timeout."""
+    settings = get_settings()
+    return float(min(2**retries, settings.save_retry_backoff_max))

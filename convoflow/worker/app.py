@@ -20,7 +20,16 @@ VISIBILITY_TIMEOUT_SECONDS = 30
 
 
 def _transport_options(settings: Settings) -> dict[str, Any]:
-    options: dict[str, Any] = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+    options: dict[str, Any] = {
+        "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+        # Look for abandoned messages every 5 s (kombu's default sweep is every 100 s).
+        "unacked_restore_interval": 5,
+        "unacked_restore_throttle": 1,
+        # A publish to a broker that vanished must fail, not hang (then the API answers 503).
+        "socket_timeout": 5,
+        "socket_connect_timeout": 3,
+        "health_check_interval": 10,
+    }
     if settings.redis_key_prefix:
         options["global_keyprefix"] = settings.redis_key_prefix
     return options
@@ -52,7 +61,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "worker_prefetch_multiplier": 4,
+        # Saves are stored in batches, so a worker must hold a batch's worth of unacknowledged messages.
+        "worker_prefetch_multiplier": settings.worker_prefetch_multiplier,
         "task_publish_retry": True,
         "task_publish_retry_policy": {
             "max_retries": 3,

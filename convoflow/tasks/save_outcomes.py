@@ -1,0 +1,90 @@
+"""Turning a batch's outcome into Celery facts: results, retries, failures, and an ack decision per message."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+from celery_batches import SimpleRequest
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
+
+from convoflow.config import Settings
+from convoflow.services.dead_letters import record_dead_saves
+from convoflow.services.turn_batches import BatchOutcome
+from convoflow.tasks.policy import save_retry_delay
+from convoflow.worker.batching import ACK, REQUEUE
+from convoflow.worker.results import store_successes
+
+logger = logging.getLogger(__name__)
+
+
+class SaveFailed(Exception):
+    """A save that can never be stored (bad arguments, or data the database refuses)."""
+
+
+def _retries(request: SimpleRequest) -> int:
+    return int((request.request_dict or {}).get("retries") or 0)
+
+
+def settle(
+    task: Task[Any, Any], settings: Settings, requests: list[SimpleRequest], outcome: BatchOutcome
+) -> dict[str, str]:
+    """Record what happened to each save; returns "ack" only for saves that are stored, re-queued or failed for good."""
+    decisions: dict[str, str] = {}
+    by_id = {request.id: request for request in requests}
+    try:
+        store_successes(task.app, outcome.stored)
+    except RedisError:
+        # Stored, but the result could not be written: run them again (idempotent) so the result appears.
+        logger.warning("could not record %d save results; they will be redone", len(outcome.stored))
+        decisions.update(dict.fromkeys(outcome.stored, REQUEUE))
+    else:
+        decisions.update(dict.fromkeys(outcome.stored, ACK))
+
+    exhausted: dict[str, str] = {}
+    for task_id in outcome.transient:
+        request = by_id[task_id]
+        retries = _retries(request)
+        if retries >= settings.save_max_retries:
+            exhausted[task_id] = f"database unavailable after {retries} retries"
+            continue
+        decisions[task_id] = _retry_later(task, request, retries)
+
+    failures = {**outcome.failed, **exhausted}
+    if failures:
+        decisions.update(_fail(task, settings, by_id, failures))
+    return decisions
+
+
+def _retry_later(task: Task[Any, Any], request: SimpleRequest, retries: int) -> str:
+    try:
+        task.apply_async(
+            args=request.args,
+            kwargs=request.kwargs,
+            task_id=request.id,
+            countdown=save_retry_delay(retries),
+            retries=retries + 1,  # type: ignore[call-arg]  # a message option celery-types does not list
+        )
+        task.backend.mark_as_retry(request.id, SaveFailed("database unavailable; retrying"))
+    except (BrokerError, RedisError, OSError):
+        return REQUEUE
+    return ACK
+
+
+def _fail(
+    task: Task[Any, Any], settings: Settings, by_id: dict[str, SimpleRequest], failures: dict[str, str]
+) -> dict[str, str]:
+    entries = [
+        {"task_id": task_id, "error": error, "args": list(by_id[task_id].args), "kwargs": dict(by_id[task_id].kwargs)}
+        for task_id, error in failures.items()
+    ]
+    try:
+        record_dead_saves(settings, entries)
+        for task_id, error in failures.items():
+            task.backend.mark_as_failure(task_id, SaveFailed(error))
+    except (RedisError, OSError):
+        return dict.fromkeys(failures, REQUEUE)
+    logger.error("%d saves failed for good and were kept as dead letters", len(failures))
+    return dict.fromkeys(failures, ACK)

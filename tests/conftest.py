@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,8 +28,15 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("logs")
+def log_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """Where child processes write their output; kept (and named at the end) only when a test failed."""
+    path = Path(tempfile.mkdtemp(prefix="convoflow-test-logs-"))
+    failed_before = request.session.testsfailed
+    yield path
+    if request.session.testsfailed == failed_before:
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        print(f"\nprocess logs kept in {path}")
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from convoflow.config import Settings
 from convoflow.dispatch.gateway import TaskGateway
@@ -16,6 +19,8 @@ from convoflow.tasks.conversations import (
     save_conversation_task,
 )
 from convoflow.workflow import ConversationWorkflow, PriorTurn
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,12 @@ class ChatService:
             "model": result.model,
         }
         task_id = await self.gateway.send(save_conversation_task, turn, kind="save", owner=owner)
-        # Only a turn the broker accepted becomes part of the session's memory.
-        await self.recent.push(owner, session_id, {**turn, "task_id": task_id})
+        # Only a turn the broker accepted becomes part of the session's memory. Once it is queued the turn
+        # will be stored, so failing to remember it must not turn the answer into an error (and a retry).
+        try:
+            await self.recent.push(owner, session_id, {**turn, "task_id": task_id})
+        except RedisError as exc:
+            logger.warning("turn %s queued but not added to the session's memory: %s", turn_id, exc.__class__.__name__)
         return AnsweredTurn(answer=result.answer, session_id=session_id, turn_id=turn_id, task_id=task_id)
 
     async def _prior_turns(self, session_id: str, owner: str | None) -> list[PriorTurn]:

@@ -61,6 +61,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # After a broker reconnect Celery would lower the prefetch count by the messages still held and raise it
+        # as they are acknowledged; batched saves held across the reconnect are never acknowledged on the new
+        # connection (the broker gives them back instead), so the count never recovered and the worker stalled.
+        "worker_enable_prefetch_count_reduction": False,
         # Saves are stored in batches, so a worker must hold a batch's worth of unacknowledged messages.
         "worker_prefetch_multiplier": settings.worker_prefetch_multiplier,
         "task_publish_retry": True,

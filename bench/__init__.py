@@ -1,0 +1,1 @@
+"""The benchmark command: `python3 dev.py bench` (or `python -m bench`)."""

@@ -1,0 +1,67 @@
+"""Guarantee 3: Redis (AOF) killed and restarted under load: every 200 is stored once, the rest are JSON 503s."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import make_stack
+from tests.faults.conftest import record_fault
+from tests.utils.load import BackgroundLoad
+from tests.utils.processes import wait_until
+from tests.utils.services import RedisServer, RedisTarget, private_redis
+
+pytestmark = pytest.mark.faults
+
+
+@pytest.fixture
+def aof_redis() -> Iterator[RedisServer]:
+    server = private_redis(appendonly=True)
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def test_broker_restart_loses_no_acknowledged_turn(aof_redis: RedisServer, postgres_url: str, log_dir: Path) -> None:
+    target = RedisTarget("127.0.0.1", aof_redis.port, aof_redis)
+    stack = make_stack("broker-restart", target, postgres_url, log_dir)
+    session = f"broker-{uuid.uuid4()}"
+    try:
+        stack.start_worker("-c", "2")
+        stack.call("celery_tasks.init_database_task", timeout=60)
+        stack.start_api()
+        load = BackgroundLoad(stack.api_url, session, 400, concurrency=4, pause=0.05, label="broker")
+        wait_until(lambda: len(load.result.acknowledged) >= 100, 60, what="load before the restart")
+        aof_redis.kill()
+        time.sleep(3)
+        aof_redis.start()
+        result = load.join()
+        with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+            wait_until(
+                lambda: (
+                    client.post("/run", json={"user_input": "after", "session_id": f"{session}-after"}).status_code
+                    == 200
+                ),
+                60,
+                interval=0.5,
+                what="the API to recover by itself",
+            )
+        wait_until(
+            lambda: len(stack.stored_turns(session)) >= len(result.acknowledged), 90, interval=1, what="catch-up"
+        )
+        stored = [turn["turn_id"] for turn in stack.stored_turns(session)]
+    finally:
+        stack.stop()
+    row = record_fault("Redis broker kill -9 + restart", result, stored)
+    assert row["lost"] == 0 and row["duplicated"] == 0
+    assert set(result.statuses) <= {"200", "503"}, result.statuses
+    assert row["503"] > 0, "the outage must have been felt"
+    for body in result.bodies_5xx:
+        assert json.loads(body)["error"] in ("broker_unavailable", "redis_unavailable")

@@ -28,9 +28,10 @@ class SettledBatches(Batches):  # type: ignore[misc]
     def Strategy(self, task: Any, app: Any, consumer: Any) -> Any:
         # Celery builds a new strategy each time the consumer (re)connects to the broker, with a new timer;
         # celery-batches would keep the dead flush timer of the old connection and never flush again.
-        if self._tref is not None:
-            self._tref.cancel()
-            self._tref = None
+        stale: Any = getattr(self, "_tref", None)
+        if stale is not None:
+            stale.cancel()
+        self._tref = None
         return super().Strategy(task, app, consumer)
 
     def flush(self, requests: Collection[Request]) -> Any:

@@ -82,4 +82,5 @@ def drain_rate(stack: BenchStack, saves: int, concurrency: int = 2) -> dict[str,
 def stack_settings(stack: BenchStack) -> Any:
     from convoflow.config import Settings
 
-    return Settings(_env_file=None, **{key.lower(): value for key, value in stack.env.items()})  # type: ignore[arg-type]
+    values = {key.lower(): value for key, value in stack.env.items() if key != "PYTHONUNBUFFERED"}
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]

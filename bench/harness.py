@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import redis
 from sqlalchemy import Engine, create_engine, text
 
 from convoflow.db.migrate import upgrade_to_head
 from tests.utils.processes import Process, free_port, start_api, start_worker, wait_until
-from tests.utils.services import create_database, delete_prefixed_keys, drop_database, new_run_id
+from tests.utils.services import create_database, drop_database, new_run_id
 
 
 @dataclass
@@ -26,9 +27,9 @@ class BenchStack:
     backend: str
     database_url: str
     log_dir: Path
+    redis_db: int = 0
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
-    prefix: str = field(default_factory=lambda: f"cfbench{new_run_id()}:")
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: list[Process] = field(default_factory=list)
 
@@ -37,7 +38,8 @@ class BenchStack:
         return {
             "REDIS_HOST": self.redis_host,
             "REDIS_PORT": str(self.redis_port),
-            "REDIS_KEY_PREFIX": self.prefix,
+            "REDIS_DB": str(self.redis_db),
+            "REDIS_KEY_PREFIX": "",
             "DATABASE_URL": self.database_url,
             "LLM_PROVIDER": "offline",
             "LOG_LEVEL": "WARNING",
@@ -77,17 +79,39 @@ class BenchStack:
 
 
 @contextmanager
-def bench_stack(backend: str, log_dir: Path) -> Iterator[BenchStack]:
+def free_redis_db(host: str = "127.0.0.1", port: int = 6379) -> Iterator[int]:
+    """An empty database index of the machine's Redis, flushed afterwards.
+
+    The benchmark uses no key prefix, as a deployment would, so it needs a logical database of its own.
+    """
+    for index in range(15, 0, -1):
+        client = redis.Redis(host=host, port=port, db=index)
+        try:
+            if client.dbsize() == 0:
+                break
+        finally:
+            client.close()
+    else:
+        raise RuntimeError("no empty Redis database index (1-15) to benchmark in")
+    try:
+        yield index
+    finally:
+        client = redis.Redis(host=host, port=port, db=index)
+        client.flushdb()
+        client.close()
+
+
+@contextmanager
+def bench_stack(backend: str, log_dir: Path, redis_db: int) -> Iterator[BenchStack]:
     url = create_database(backend, f"b{new_run_id()}")
     if url is None:
         raise RuntimeError(f"{backend} does not answer on this machine")
-    stack = BenchStack(backend=backend, database_url=url, log_dir=log_dir)
+    stack = BenchStack(backend=backend, database_url=url, log_dir=log_dir, redis_db=redis_db)
     upgrade_to_head(url)
     try:
         yield stack
     finally:
         stack.stop_processes()
-        delete_prefixed_keys(stack.redis_host, stack.redis_port, stack.prefix)
         from convoflow.db.engine import _engines
 
         engine = _engines.pop(url, None)

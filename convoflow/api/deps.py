@@ -12,22 +12,22 @@ from convoflow.errors import UnsupportedMediaType
 from convoflow.services.chat import ChatService
 
 
-def get_chat(request: Request) -> ChatService:
+async def get_chat(request: Request) -> ChatService:
     chat: ChatService = request.app.state.chat
     return chat
 
 
-def get_gateway(request: Request) -> TaskGateway:
+async def get_gateway(request: Request) -> TaskGateway:
     gateway: TaskGateway = request.app.state.gateway
     return gateway
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """A JSON body must say so: anything else is answered 415, not guessed at."""
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()

@@ -24,7 +24,7 @@ def build_messages(
     return messages
 
 
-def load_context(state: ConversationState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
+async def load_context(state: ConversationState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
     """Turn the session's history and the new input into the model's messages."""
     context = runtime.context
     return {
@@ -42,7 +42,7 @@ async def call_model(state: ConversationState, runtime: Runtime[WorkflowContext]
     return {"reply": await runtime.context.provider.complete(state.messages)}
 
 
-def answer(state: ConversationState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
+async def answer(state: ConversationState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
     """Package the reply with the name of the model that gave it."""
     provider = runtime.context.provider
     return {"result": WorkflowAnswer(answer=state.reply, model=provider.model, provider=provider.name)}

@@ -1,0 +1,118 @@
+"""Runs every benchmark figure side by side with its limit and prints a table; JSON goes to bench/results/."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.api import history_latency, run_throughput, slow_model
+from bench.drain import direct_insert_rates, drain_rate
+from bench.harness import bench_stack, free_redis_db
+
+RESULTS = Path(__file__).with_name("results")
+
+TARGETS = [
+    ("drain / direct commit-per-row (PostgreSQL)", "postgresql.drain_to_direct", ">= 1.5"),
+    ("/run / bare endpoint", "run.run_to_bare", ">= 0.6"),
+    ("/run p99 ms", "run.run_p99_ms", "< 50"),
+    ("stored after /run load stops, s", "run.stored_after_load_s", "<= 5"),
+    ("slow model turns/s (500 conns, 1 s model)", "slow.slow_turns_per_s", ">= 400"),
+    ("GET /history p50 ms", "history.history_p50_ms", "<= 3"),
+    ("GET /history p99 ms", "history.history_p99_ms", "<= 10"),
+]
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    if shutil.which("apt-get"):
+        print("installing wrk (Debian package)", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+
+
+def _lookup(figures: dict[str, Any], path: str) -> Any:
+    section, key = path.split(".")
+    return figures.get(section, {}).get(key)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:,.2f}" if isinstance(value, float) else str(value)
+
+
+def print_table(figures: dict[str, Any]) -> None:
+    print("\nTargets")
+    print(f"{'figure':<46}{'measured':>12}  target")
+    for label, path, target in TARGETS:
+        print(f"{label:<46}{_fmt(_lookup(figures, path)):>12}  {target}")
+    print("\nAll figures")
+    for section, values in figures.items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                print(f"  {section}.{key:<40}{_fmt(value):>14}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--saves", type=int, default=5000, help="saves queued for the drain figure")
+    parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the benchmark)")
+    args = parser.parse_args()
+    ensure_wrk()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    log_dir = Path(tempfile.mkdtemp(prefix="convoflow-bench-"))
+    seconds = 3 if args.quick else 10
+    saves = 1000 if args.quick else args.saves
+    figures: dict[str, Any] = {
+        "meta": {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": f"{platform.node()} {platform.machine()} cpus={len(__import__('os').sched_getaffinity(0))}",
+            "python": platform.python_version(),
+        }
+    }
+    started = time.perf_counter()
+    with free_redis_db() as redis_db:
+        for backend in ("postgresql", "sqlite", "mariadb"):
+            try:
+                with bench_stack(backend, log_dir, redis_db) as stack:
+                    direct = direct_insert_rates(stack, 1000 if args.quick else 2000)
+                    drained = drain_rate(stack, saves)
+            except RuntimeError as exc:
+                figures[backend] = {"skipped": str(exc)}
+                continue
+            figures[backend] = {
+                **direct,
+                **drained,
+                "drain_to_direct": drained["celery_drain_per_s"] / direct["direct_commit_per_row_per_s"],
+            }
+            print(f"{backend}: {figures[backend]}", flush=True)
+        with bench_stack("postgresql", log_dir, redis_db) as stack:
+            figures["run"] = run_throughput(stack, seconds=seconds)
+            print(f"run: {figures['run']}", flush=True)
+            figures["slow"] = slow_model(stack, seconds=5 if args.quick else 15)
+            print(f"slow: {figures['slow']}", flush=True)
+            figures["history"] = history_latency(stack, seconds=3 if args.quick else 8)
+            print(f"history: {figures['history']}", flush=True)
+    figures["meta"]["seconds"] = round(time.perf_counter() - started, 1)
+    print_table(figures)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.write_text(json.dumps(figures, indent=2))
+    print(f"\nwritten to {out}")
+    shutil.rmtree(log_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Figures 2-5: /run against a bare FastAPI endpoint, a slow model, /history through the queue, memory."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.harness import BenchStack, rss_mb, wait_for_count, wrk
+from convoflow.db.engine import get_engine, session_factory
+from convoflow.db.repository import list_history
+from tests.utils.processes import Process, free_port, wait_until
+
+RUN_SCRIPT = Path(__file__).with_name("run.lua")
+
+
+def _serve_bare(log_dir: Path) -> tuple[Process, str]:
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1", "--port", str(port)]
+    process = Process("bare", [*argv, "--log-level", "warning", "--no-access-log"], {}, log_dir)
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _answers(url), 30, what="the bare endpoint")
+    return process, url
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/docs", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def run_throughput(stack: BenchStack, seconds: int = 10, connections: int = 32) -> dict[str, Any]:
+    """POST /run (offline model) beside the same body on a bare endpoint; then how long persistence lags."""
+    bare, bare_url = _serve_bare(stack.log_dir)
+    try:
+        bare_result = wrk(f"{bare_url}/run", connections=connections, seconds=seconds, script=RUN_SCRIPT)
+    finally:
+        bare.stop()
+    worker = stack.worker("--concurrency=2")
+    api, url = stack.api()
+    engine = stack.engine()
+    try:
+        before = stack.count_turns(engine)
+        result = wrk(f"{url}/run", connections=connections, seconds=seconds, script=RUN_SCRIPT)
+        answered = result.requests - result.non_2xx
+        lag = wait_for_count(stack, engine, before + answered, timeout=120)
+        figures = {
+            "bare_rps": bare_result.rps,
+            "bare_p99_ms": bare_result.latency_ms.get("99"),
+            "run_rps": result.rps,
+            "run_p50_ms": result.latency_ms.get("50"),
+            "run_p99_ms": result.latency_ms.get("99"),
+            "run_errors": result.non_2xx + result.errors,
+            "run_to_bare": result.rps / bare_result.rps if bare_result.rps else 0.0,
+            "stored_after_load_s": lag,
+            "api_rss_mb": rss_mb(api.pid),
+            "worker_rss_mb": rss_mb(worker.pid),
+        }
+    finally:
+        engine.dispose()
+        stack.stop_processes()
+    return figures
+
+
+def slow_model(stack: BenchStack, seconds: int = 15, connections: int = 500, latency_ms: int = 1000) -> dict[str, Any]:
+    """A model that takes a second: the API must hold no thread per call, so hundreds wait at once."""
+    stack.worker("--concurrency=2")
+    api, url = stack.api(OFFLINE_LATENCY_MS=str(latency_ms))
+    engine = stack.engine()
+    try:
+        before = stack.count_turns(engine)
+        result = wrk(f"{url}/run", connections=connections, seconds=seconds, script=RUN_SCRIPT, threads=2)
+        answered = result.requests - result.non_2xx
+        lag = wait_for_count(stack, engine, before + answered, timeout=120)
+        figures = {
+            "slow_turns_per_s": result.rps,
+            "slow_p50_ms": result.latency_ms.get("50"),
+            "slow_p99_ms": result.latency_ms.get("99"),
+            "slow_errors": result.non_2xx + result.errors,
+            "slow_all_stored_after_s": lag,
+            "slow_api_rss_mb": rss_mb(api.pid),
+        }
+    finally:
+        engine.dispose()
+        stack.stop_processes()
+    return figures
+
+
+def history_latency(stack: BenchStack, seconds: int = 8) -> dict[str, Any]:
+    """GET /history of 50 turns through the queue, one client at a time; and the same SELECT done directly."""
+    stack.worker("--concurrency=2")
+    api, url = stack.api()
+    session = "history-bench"
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for index in range(50):
+                client.post("/run", json={"user_input": f"history {index}", "session_id": session})
+            wait_until(
+                lambda: client.get("/history", params={"session_id": session, "limit": 50}).json()["count"] == 50,
+                60,
+                what="50 stored turns",
+            )
+        result = wrk(f"{url}/history?session_id={session}&limit=50", connections=1, seconds=seconds, threads=1)
+        direct = _direct_select_ms(stack, session)
+        figures = {
+            "history_p50_ms": result.latency_ms.get("50"),
+            "history_p99_ms": result.latency_ms.get("99"),
+            "history_rps_one_client": result.rps,
+            "direct_select_p50_ms": direct,
+            "history_to_direct": (result.latency_ms.get("50") or 0.0) / direct if direct else 0.0,
+        }
+    finally:
+        stack.stop_processes()
+    return figures
+
+
+def _direct_select_ms(stack: BenchStack, session: str, rounds: int = 300) -> float:
+    make_session = session_factory(get_engine(stack.database_url))
+    timings = []
+    with make_session() as db:
+        for _ in range(rounds):
+            started = time.perf_counter()
+            rows = list_history(db, limit=50, session_id=session)
+            [row.user_input for row in rows]
+            timings.append((time.perf_counter() - started) * 1000)
+            db.rollback()
+    return statistics.median(timings)

@@ -26,6 +26,21 @@ def summarise_result(value: Any) -> Any:
     return kept
 
 
+TEXT_ARGUMENTS = frozenset({"user_input", "ai_response", "turns"})
+
+
+def describe_arguments(kwargs: dict[str, Any]) -> str:
+    """A task's keyword arguments as Flower and the logs may show them: sizes instead of conversation text."""
+    shown = []
+    for key, value in kwargs.items():
+        if key in TEXT_ARGUMENTS and isinstance(value, str | list):
+            unit = "items" if isinstance(value, list) else "chars"
+            shown.append(f"{key!r}: <{len(value)} {unit}>")
+        else:
+            shown.append(f"{key!r}: {value!r}")
+    return "{" + ", ".join(shown) + "}"
+
+
 class RedactTaskResults(logging.Filter):
     """Celery logs each task's return value at INFO; ours can hold conversation text, so summarise it."""
 

@@ -13,10 +13,12 @@ from convoflow.api.errors import install_error_handlers
 from convoflow.api.limits import BodySizeLimit
 from convoflow.api.routes import health, history, run, tasks
 from convoflow.config import Settings, get_settings
+from convoflow.dispatch.batcher import SaveBatcher
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
 from convoflow.logging_setup import configure_logging
 from convoflow.services.chat import ChatService
+from convoflow.tasks.conversations import save_turns_task
 from convoflow.worker.app import get_celery_app
 from convoflow.workflow import ConversationWorkflow, build_provider
 
@@ -30,11 +32,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     gateway = TaskGateway(settings, get_celery_app(), client)
     workflow = ConversationWorkflow(build_provider(settings), settings)
     app.state.gateway = gateway
-    app.state.chat = ChatService(settings, gateway, RecentTurns(settings, client), workflow)
+    saves = SaveBatcher(gateway, save_turns_task, max_turns=settings.save_batch_size, linger=settings.api_save_linger)
+    app.state.chat = ChatService(settings, gateway, RecentTurns(settings, client), workflow, saves)
     logger.info("convoflow API ready: provider=%s model=%s", settings.llm_provider, settings.model_name)
     try:
         yield
     finally:
+        await saves.close()
         await gateway.close()
 
 

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from convoflow.config import Settings
 from convoflow.dispatch.results import ResultWaiter
 from convoflow.errors import BrokerUnavailable, StateStoreUnavailable, TaskFailed, TaskTimedOut
+from convoflow.logging_setup import describe_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,18 @@ class TaskGateway:
                 f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
             ) from exc
 
+    async def _remember_many(self, issued: list[IssuedTask]) -> None:
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for item in issued:
+                    record = json.dumps({"kind": item.kind, "owner": item.owner})
+                    pipe.set(self._registry_key(item.task_id), record, ex=self.settings.result_expires)
+                await pipe.execute()
+        except RedisError as exc:
+            raise StateStoreUnavailable(
+                f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
+            ) from exc
+
     async def lookup(self, task_id: str) -> IssuedTask | None:
         try:
             record = await self.redis.get(self._registry_key(task_id))
@@ -74,7 +87,7 @@ class TaskGateway:
         return IssuedTask(task_id=task_id, kind=str(data.get("kind", "")), owner=data.get("owner"))
 
     def _publish(self, task: Task[Any, Any], kwargs: dict[str, Any], task_id: str, options: dict[str, Any]) -> None:
-        task.apply_async(kwargs=kwargs, task_id=task_id, **options)
+        task.apply_async(kwargs=kwargs, task_id=task_id, kwargsrepr=describe_arguments(kwargs), **options)
 
     async def send(
         self,
@@ -84,11 +97,13 @@ class TaskGateway:
         kind: str,
         owner: str | None = None,
         task_id: str | None = None,
+        register: bool = True,
         **options: Any,
     ) -> str:
         """Queue `task`; returns its id once the broker has it. Raises BrokerUnavailable when it cannot."""
         task_id = task_id or str(uuid.uuid4())
-        await self._remember(IssuedTask(task_id=task_id, kind=kind, owner=owner))
+        if register:
+            await self._remember(IssuedTask(task_id=task_id, kind=kind, owner=owner))
         try:
             # kombu's publish is blocking I/O with bounded retries (task_publish_retry_policy).
             await anyio.to_thread.run_sync(self._publish, task, kwargs, task_id, options)
@@ -98,6 +113,16 @@ class TaskGateway:
                 f"the message broker is unreachable ({self._broker_address()}); nothing was queued, try again"
             ) from exc
         return task_id
+
+    async def send_many(
+        self, task: Task[Any, Any], kwargs: dict[str, Any], issued: list[tuple[str, str | None]], *, kind: str = "save"
+    ) -> str:
+        """Queue one message that carries several logical tasks (their ids in `issued`, with their owners).
+
+        Each logical task id is remembered, so GET /task/{id} answers for it like for any other task.
+        """
+        await self._remember_many([IssuedTask(task_id=task_id, kind=kind, owner=owner) for task_id, owner in issued])
+        return await self.send(task, kwargs, kind=f"{kind}-batch", register=False)
 
     async def call(
         self,

@@ -11,12 +11,12 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from convoflow.config import Settings
+from convoflow.dispatch.batcher import SaveBatcher
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
 from convoflow.tasks.conversations import (
     delete_conversation_history_task,
     get_conversation_history_task,
-    save_conversation_task,
 )
 from convoflow.workflow import ConversationWorkflow, PriorTurn
 
@@ -35,12 +35,18 @@ class ChatService:
     """Runs the workflow for a turn and hands everything that touches the database to the workers."""
 
     def __init__(
-        self, settings: Settings, gateway: TaskGateway, recent: RecentTurns, workflow: ConversationWorkflow
+        self,
+        settings: Settings,
+        gateway: TaskGateway,
+        recent: RecentTurns,
+        workflow: ConversationWorkflow,
+        saves: SaveBatcher,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
         self.recent = recent
         self.workflow = workflow
+        self.saves = saves
 
     async def answer(self, user_input: str, session_id: str | None, owner: str | None = None) -> AnsweredTurn:
         """Answer `user_input`, then queue the turn's save; returns once the broker holds the save."""
@@ -57,7 +63,7 @@ class ChatService:
             "owner": owner,
             "model": result.model,
         }
-        task_id = await self.gateway.send(save_conversation_task, turn, kind="save", owner=owner)
+        task_id = await self.saves.submit(turn, owner)
         # Only a turn the broker accepted becomes part of the session's memory. Once it is queued the turn
         # will be stored, so failing to remember it must not turn the answer into an error (and a retry).
         try:

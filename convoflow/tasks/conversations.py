@@ -6,14 +6,15 @@ import uuid
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import Reject
 from celery_batches import SimpleRequest
 
 from convoflow.config import get_settings
 from convoflow.services import conversations
 from convoflow.services.turn_batches import QueuedSave, save_batch
 from convoflow.tasks.policy import db_retry_options
-from convoflow.tasks.save_outcomes import settle
-from convoflow.worker.batching import SettledBatches
+from convoflow.tasks.save_outcomes import TurnOfBatch, settle
+from convoflow.worker.batching import ACK, SettledBatches
 from convoflow.worker.queues import DATABASE_QUEUE
 
 _settings = get_settings()
@@ -37,6 +38,24 @@ def save_conversation_task(requests: list[SimpleRequest]) -> dict[str, str]:
     settings = get_settings()
     saves = [QueuedSave(request.id, request.args, request.kwargs) for request in requests]
     return settle(save_conversation_task, settings, requests, save_batch(settings, saves))
+
+
+@shared_task(name="convoflow.save_turns", queue=DATABASE_QUEUE, acks_late=True)
+def save_turns_task(turns: list[dict[str, Any]]) -> dict[str, Any]:
+    """Store the turns the API micro-batched into one message; each turn has its own `task_id` and result.
+
+    Turns that meet a transient database error go back to the queue as single saves with their own
+    retries, so one message never holds the others back.
+    """
+    settings = get_settings()
+    requests = [
+        TurnOfBatch(id=str(turn["task_id"]), kwargs={k: v for k, v in turn.items() if k != "task_id"}) for turn in turns
+    ]
+    saves = [QueuedSave(request.id, (), request.kwargs) for request in requests]
+    decisions = settle(save_conversation_task, settings, requests, save_batch(settings, saves))
+    if any(decision != ACK for decision in decisions.values()):
+        raise Reject("part of the batch could not be settled; redelivering (saves are idempotent)", requeue=True)
+    return {"success": True, "turns": len(turns)}
 
 
 @shared_task(name="celery_tasks.get_conversation_history_task", queue=DATABASE_QUEUE, **db_retry_options())

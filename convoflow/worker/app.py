@@ -25,6 +25,8 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
         # Look for abandoned messages every 5 s (kombu's default sweep is every 100 s).
         "unacked_restore_interval": 5,
         "unacked_restore_throttle": 1,
+        # A worker killed during a sweep leaves the sweep's lock behind; make it expire quickly.
+        "unacked_mutex_expire": 15,
         # A publish to a broker that vanished must fail, not hang (then the API answers 503).
         "socket_timeout": 5,
         "socket_connect_timeout": 3,
@@ -60,7 +62,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # A message is acknowledged only after its task finished; a worker that dies gives it back.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Cancelling running tasks on a broker connection loss makes Celery write their state to the result
+        # backend, which is the same Redis that just went away: the worker then dies with an unrecoverable
+        # error. Our tasks are idempotent, so letting them finish and be redelivered is the safe choice.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         # After a broker reconnect Celery would lower the prefetch count by the messages still held and raise it
         # as they are acknowledged; batched saves held across the reconnect are never acknowledged on the new
         # connection (the broker gives them back instead), so the count never recovered and the worker stalled.

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The seed's `python start_celery_services.py`: Celery worker, Beat and Flower as supervised child processes.
 
-Ctrl-C (or SIGTERM) stops them all in order; a service that dies is reported and the others are stopped.
+The database is migrated first when the worker is started. Ctrl-C (or SIGTERM) stops them all in order;
+a service that dies is reported and the others are stopped.
 The API is not started here: `python main.py` does that (or `python -m convoflow.launcher` runs everything).
 """
 
@@ -14,6 +15,7 @@ import sys
 from convoflow.config import PROJECT_ROOT, get_settings
 from convoflow.launcher import services
 from convoflow.launcher.broker import BrokerUnavailable, check_reachable
+from convoflow.launcher.stack import migrate
 from convoflow.launcher.supervisor import Supervisor
 from convoflow.worker.queues import QUEUES
 
@@ -70,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     supervisor = Supervisor(cwd=PROJECT_ROOT, name="services")
     supervisor.install_signal_handlers()
     try:
+        if "worker" in args.only and not migrate(settings, supervisor):
+            return 1
         if "worker" in args.only:
             supervisor.start(services.worker(args.loglevel, args.concurrency, args.queues or (), args.pool))
         if "beat" in args.only:

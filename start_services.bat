@@ -8,6 +8,8 @@ setlocal
 cd /d "%~dp0"
 if exist ".venv\Scripts\activate.bat" call ".venv\Scripts\activate.bat"
 if not exist data mkdir data
+rem Bring the database to the latest schema first (safe to repeat).
+python -m convoflow.db || exit /b 1
 
 start "convoflow worker" cmd /k celery -A celery_app worker --loglevel=info --pool=threads --concurrency=4
 start "convoflow beat" cmd /k celery -A celery_app beat --loglevel=info --schedule=data\celerybeat-schedule

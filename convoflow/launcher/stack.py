@@ -37,7 +37,7 @@ def run_stack(settings: Settings, options: StackOptions, supervisor: Supervisor)
         supervisor.say(f"ERROR: {exc}")
         return 1
     supervisor.say(f"broker: {plan.description}")
-    if not _migrate(settings, supervisor):
+    if not migrate(settings, supervisor):
         return 1
     if plan.embedded is not None and not _start_embedded(plan.embedded, supervisor):
         return 1
@@ -61,7 +61,8 @@ def run_stack(settings: Settings, options: StackOptions, supervisor: Supervisor)
     return supervisor.run_until_stopped()
 
 
-def _migrate(settings: Settings, supervisor: Supervisor) -> bool:
+def migrate(settings: Settings, supervisor: Supervisor) -> bool:
+    """Bring the database to the latest schema before any worker stores a turn; False (reported) on failure."""
     url = settings.sqlalchemy_url
     shown = make_url(url).render_as_string(hide_password=True)
     try:

@@ -51,9 +51,11 @@ def celery_services(
         stack.stop()
 
 
-def test_the_started_worker_consumes_the_seeds_tasks(celery_services: tuple[Stack, Process, int]) -> None:
-    stack, _, _ = celery_services
-    stack.call("celery_tasks.init_database_task", timeout=60)
+def test_the_script_migrates_the_database_and_its_worker_stores_a_turn(
+    celery_services: tuple[Stack, Process, int],
+) -> None:
+    stack, process, _ = celery_services
+    assert "(migrated from an empty database)" in process.log()
     session = f"scs-{uuid.uuid4()}"
     saved = stack.call("celery_tasks.save_conversation_task", "Hello", "Hi there", session)
     assert saved["success"] is True

@@ -15,11 +15,15 @@ WINDOW = re.compile(r'^start "(?P<title>[^"]+)" cmd /k (?P<command>.+)$')
 WINDOWS_POOLS = ("solo", "threads")
 
 
+def lines() -> list[str]:
+    return [line.strip() for line in SCRIPT.read_bytes().decode("ascii").split("\r\n")]
+
+
 def windows() -> dict[str, list[str]]:
     """Title -> command of each `start "title" cmd /k command` line (a window of its own)."""
     found = {}
-    for line in SCRIPT.read_bytes().decode("ascii").split("\r\n"):
-        match = WINDOW.match(line.strip())
+    for line in lines():
+        match = WINDOW.match(line)
         if match:
             found[match["title"]] = shlex.split(match["command"], posix=False)
     return found
@@ -46,3 +50,10 @@ def test_the_worker_uses_a_pool_that_works_on_windows() -> None:
     [worker] = [argv for argv in windows().values() if argv[3] == "worker"]
     pools = [arg.split("=", 1)[1] for arg in worker if arg.startswith(("--pool=", "-P="))]
     assert pools and pools[0] in WINDOWS_POOLS
+
+
+def test_the_database_is_migrated_before_any_window_opens() -> None:
+    script = lines()
+    migrate = script.index("python -m convoflow.db || exit /b 1")
+    assert command_problems(["python", "-m", "convoflow.db"]) == []
+    assert all(migrate < index for index, line in enumerate(script) if WINDOW.match(line))

@@ -109,7 +109,9 @@ def probe(url: str) -> str | None:
     """None when the broker at `url` answers; otherwise why not, in a few words."""
     if urlsplit(url).scheme in ("redis", "rediss"):
         try:
-            with redis.Redis.from_url(url, socket_connect_timeout=PROBE_TIMEOUT_SECONDS) as client:
+            with redis.Redis.from_url(
+                url, socket_connect_timeout=PROBE_TIMEOUT_SECONDS, socket_timeout=PROBE_TIMEOUT_SECONDS
+            ) as client:
                 client.ping()
             return None
         except redis.RedisError as exc:

@@ -18,6 +18,7 @@ from convoflow.launcher.supervisor import Supervisor, describe_exit
 
 BROKER_START_TIMEOUT_SECONDS = 20.0
 READY_POLL_SECONDS = 0.5
+SLOW_START_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -96,18 +97,25 @@ def _start_embedded(server: EmbeddedValkey, supervisor: Supervisor) -> bool:
 
 
 def _announce_when_ready(settings: Settings, supervisor: Supervisor, started: float) -> None:
-    """Say once when GET /health first answers 200: broker, worker and database are all up."""
+    """Say once when GET /health first answers 200 (broker, worker and database all up), or what it lacks."""
     url = f"http://{services.reachable_host(settings.api_host)}:{settings.api_port}/health"
 
     def poll() -> None:
+        hint_at = time.monotonic() + SLOW_START_SECONDS
         with httpx.Client(timeout=5) as client:
             while not supervisor.stop_requested.wait(READY_POLL_SECONDS):
                 try:
-                    if client.get(url).status_code == 200:
+                    response = client.get(url)
+                except httpx.HTTPError as exc:
+                    answer = f"no answer ({exc.__class__.__name__})"
+                else:
+                    if response.status_code == 200:
                         elapsed = time.monotonic() - started
                         supervisor.say(f"ready after {elapsed:.1f}s: {services.api_url(settings)} answers /health")
                         return
-                except httpx.HTTPError:
-                    continue
+                    answer = f"{response.status_code} {response.text}"
+                if time.monotonic() > hint_at:
+                    supervisor.say(f"not ready after {SLOW_START_SECONDS:g}s; {url} says: {answer}")
+                    hint_at = float("inf")
 
     threading.Thread(target=poll, name="readiness", daemon=True).start()

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+DEFAULT_SQLITE_PATH = DEFAULT_DATA_DIR / "convoflow.db"
 
 
 class Settings(BaseSettings):

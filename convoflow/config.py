@@ -11,7 +11,8 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "convoflow.db"
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+DEFAULT_SQLITE_PATH = DEFAULT_DATA_DIR / "convoflow.db"
 
 
 class Settings(BaseSettings):
@@ -50,6 +51,17 @@ class Settings(BaseSettings):
     )
     celery_broker_url: str = ""
     celery_result_backend: str = ""
+    embedded_broker: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="`python -m convoflow.launcher`: start a Valkey of its own when no Redis answers (auto), "
+        "always, or never",
+    )
+
+    # --- Local files -------------------------------------------------------------------------
+    data_dir: Path = Field(
+        default=DEFAULT_DATA_DIR,
+        description="the default SQLite file, the embedded broker's data and Beat's schedule live here",
+    )
 
     # --- Database ----------------------------------------------------------------------------
     database_url: str = ""
@@ -84,6 +96,11 @@ class Settings(BaseSettings):
     )
     retention_batch_size: int = Field(default=1000, ge=1)
 
+    # --- Flower (read by flowerconfig.py and the launchers) -------------------------------------
+    flower_port: int = Field(default=5555, ge=1, le=65535)
+    flower_address: str = Field(default="127.0.0.1", description="interface Flower listens on")
+    flower_basic_auth: str = Field(default="", description="user:password[,user2:password2]; empty: no login")
+
     # --- Workflow and model ------------------------------------------------------------------
     llm_provider: Literal["offline", "openai", "dashscope"] = "offline"
     llm_model: str = ""
@@ -110,6 +127,19 @@ class Settings(BaseSettings):
         from convoflow.worker.schedule import parse_schedule
 
         parse_schedule(value)
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir_from_project_root(cls, value: Path) -> Path:
+        # Relative to the checkout, not to wherever a process happens to start.
+        return value if value.is_absolute() else PROJECT_ROOT / value
+
+    @field_validator("flower_basic_auth")
+    @classmethod
+    def _valid_basic_auth(cls, value: str) -> str:
+        if value and not all(":" in pair and not pair.startswith(":") for pair in value.split(",")):
+            raise ValueError("FLOWER_BASIC_AUTH must be user:password, or several separated by commas")
         return value
 
     @model_validator(mode="after")
@@ -145,7 +175,7 @@ class Settings(BaseSettings):
 
     @property
     def sqlalchemy_url(self) -> str:
-        """DATABASE_URL, or the default SQLite file under ./data/."""
+        """DATABASE_URL, or the default SQLite file under DATA_DIR."""
         if self.database_url:
             return self.database_url
         if self.db_type == "mysql":
@@ -154,13 +184,18 @@ class Settings(BaseSettings):
                 f"mysql+pymysql://{self.mysql_user}:{password}@{self.mysql_host}:{self.mysql_port}"
                 f"/{self.mysql_database}?charset=utf8mb4"
             )
-        return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+        return f"sqlite:///{self.data_dir / 'convoflow.db'}"
 
     @property
     def model_name(self) -> str:
         if self.llm_model:
             return self.llm_model
         return {"offline": "offline-echo", "openai": "gpt-4o-mini", "dashscope": "qwen-plus"}[self.llm_provider]
+
+    @property
+    def flower_logins(self) -> list[str]:
+        """FLOWER_BASIC_AUTH as Flower's list of user:password pairs (empty: Flower asks for no login)."""
+        return [pair for pair in self.flower_basic_auth.split(",") if pair]
 
     def redis_key(self, *parts: str) -> str:
         """A namespaced key for convoflow's own Redis state."""

@@ -113,3 +113,48 @@ def start_api(env: Mapping[str, str], log_dir: Path, port: int, name: str = "api
 
     wait_until(ready, 30, what="the API to answer")
     return process
+
+
+def pids_with_env(marker: str) -> set[int]:
+    """Live processes on this machine whose environment contains `marker` (a value unique to one test).
+
+    A launcher's children, and their own children (a worker's pool), inherit its environment, so this
+    finds every process a launched stack left behind, whichever process group or session it ended up in.
+    """
+    needle = marker.encode()
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()  # empty for a zombie: it is already dead
+        except OSError:
+            continue
+        if needle in environ:
+            found.add(int(entry.name))
+    found.discard(os.getpid())
+    return found
+
+
+def kill_pids(pids: set[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def interrupt(process: Process, timeout: float = 60.0) -> int | None:
+    """Ctrl-C a launcher as a terminal would (SIGINT to it alone) and wait; its exit code, None on a timeout."""
+    if process.alive():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGINT)
+    try:
+        return process.popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def sweep(marker: str) -> set[int]:
+    """SIGKILL whatever still carries `marker` (so a failing test leaves nothing running); returns those pids."""
+    leftovers = pids_with_env(marker)
+    kill_pids(leftovers)
+    return leftovers

@@ -87,7 +87,8 @@ class TaskGateway:
         return IssuedTask(task_id=task_id, kind=str(data.get("kind", "")), owner=data.get("owner"))
 
     def _publish(self, task: Task[Any, Any], kwargs: dict[str, Any], task_id: str, options: dict[str, Any]) -> None:
-        task.apply_async(kwargs=kwargs, task_id=task_id, kwargsrepr=describe_arguments(kwargs), **options)
+        # kwargsrepr is what Flower shows: sizes, never conversation text.
+        task.apply_async(kwargs=kwargs, task_id=task_id, kwargsrepr=describe_arguments(kwargs), **options)  # type: ignore[call-arg]
 
     async def send(
         self,

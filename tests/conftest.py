@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.utils.auth import api_keys_setting
 from tests.utils.services import (
     RedisTarget,
     create_database,
@@ -86,4 +87,17 @@ def stack(backend: str, database_url: str, redis_target: RedisTarget, log_dir: P
 def sqlite_stack(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
     """A running stack on SQLite, for tests where the database does not matter."""
     with running(make_stack("sqlite-main", redis_target, sqlite_url, log_dir)) as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def keyed_sqlite_url(run_id: str) -> Iterator[str]:
+    yield from _database("sqlite", f"k{run_id}")
+
+
+@pytest.fixture(scope="session")
+def keyed_stack(keyed_sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
+    """A running stack with API_KEYS set (tests.utils.auth.KEYS), on its own SQLite database."""
+    stack = make_stack("keyed", redis_target, keyed_sqlite_url, log_dir, API_KEYS=api_keys_setting())
+    with running(stack) as live:
         yield live

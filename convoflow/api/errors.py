@@ -18,6 +18,13 @@ from convoflow.workflow import ModelError
 
 logger = logging.getLogger(__name__)
 
+# What FastAPI says when reading the JSON body failed other than with a JSONDecodeError.
+FASTAPI_BODY_PARSE_FAILURE = "There was an error parsing the body"
+UNPARSABLE_BODY = (
+    "the body could not be parsed as JSON: it must be UTF-8, nested less than about 1000 levels deep, "
+    "with numbers of at most 4300 digits"
+)
+
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
     return {"error": code, "message": message, **details}
@@ -31,7 +38,9 @@ def _describe(error: dict[str, Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, **exc.details), status_code=exc.status_code)
+        return JSONResponse(
+            error_body(exc.code, exc.message, **exc.details), status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(ModelError)
     async def _model_error(_: Request, exc: ModelError) -> JSONResponse:
@@ -67,6 +76,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == FASTAPI_BODY_PARSE_FAILURE:
+            # json.loads gave up for another reason than a syntax error: nesting too deep, a number too long, ...
+            problem = {"loc": ["body"], "msg": UNPARSABLE_BODY, "type": "json_invalid"}
+            return JSONResponse(
+                error_body("validation_error", f"body: {UNPARSABLE_BODY}", detail=[problem]), status_code=422
+            )
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)

@@ -107,7 +107,8 @@ def start_api(env: Mapping[str, str], log_dir: Path, port: int, name: str = "api
         if not process.alive():
             raise RuntimeError(f"API exited early:\n{process.log()}")
         try:
-            return httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200
+            # 401: the API is up and wants a key (API_KEYS); uvicorn binds only after the app started.
+            return httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code in (200, 401)
         except httpx.HTTPError:
             return False
 

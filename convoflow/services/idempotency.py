@@ -99,9 +99,10 @@ class IdempotentRequests:
                 continue
             record = json.loads(raw)
             if record.get("fingerprint") != request_hash:
+                message = "this Idempotency-Key was already used for a request with a different body"
                 raise IdempotencyKeyReused(
-                    "this Idempotency-Key was already used for a request with a different body; "
-                    "use a new key for a new request"
+                    f"{message}; use a new key for a new request",
+                    detail=[{"loc": ["header", "Idempotency-Key"], "msg": message, "type": "idempotency_key_reused"}],
                 )
             if record.get("state") == "done":
                 response = dict(record["response"])

@@ -73,6 +73,7 @@ def make_stack(name: str, redis_target: RedisTarget, database_url: str, log_dir:
         database_url=database_url,
         log_dir=log_dir,
         extra_env=dict(env),
+        redis_password=redis_target.password,
     )
 
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as BrokerError
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from convoflow.config import get_settings
@@ -53,6 +53,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RedisError)
     async def _redis_error(_: Request, exc: RedisError) -> JSONResponse:
         address = get_settings().redis_address
+        if isinstance(exc, AuthenticationError):
+            logger.warning("Redis at %s refused the credentials: %s", address, exc.__class__.__name__)
+            message = f"Redis at {address} refused the credentials (check REDIS_PASSWORD); try again shortly"
+            return JSONResponse(error_body("redis_unavailable", message), status_code=503)
         logger.warning("Redis unreachable at %s: %s", address, exc.__class__.__name__)
         return JSONResponse(
             error_body("redis_unavailable", f"Redis is unreachable at {address}; try again shortly"), status_code=503

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +102,11 @@ class Settings(BaseSettings):
         repr=False,
         description="comma-separated name:key pairs; when set, every endpoint but /health needs a Bearer key",
     )
+    api_keys_previous: str = Field(
+        default="",
+        repr=False,
+        description="name:key pairs still accepted while their names rotate to the keys in API_KEYS",
+    )
     flower_basic_auth: str = Field(
         default="", repr=False, description="user:password[,user2:password2] Flower asks for (HTTP basic auth)"
     )
@@ -178,10 +183,10 @@ class Settings(BaseSettings):
         parse_schedule(value)
         return value
 
-    @field_validator("api_keys")
+    @field_validator("api_keys", "api_keys_previous")
     @classmethod
-    def _valid_api_keys(cls, value: str) -> str:
-        parse_credentials(value, "API_KEYS", BEARER_TOKEN)
+    def _valid_api_keys(cls, value: str, info: ValidationInfo) -> str:
+        parse_credentials(value, str(info.field_name).upper(), BEARER_TOKEN)
         return value.strip()
 
     @field_validator("flower_basic_auth")
@@ -191,10 +196,24 @@ class Settings(BaseSettings):
         return value.strip()
 
     @model_validator(mode="after")
+    def _previous_keys_belong_to_current_names(self) -> Settings:
+        current, previous = self.api_key_table, self.previous_api_key_table
+        for name, key in previous.items():
+            if name not in current:
+                raise ValueError(f"API_KEYS_PREVIOUS: {name!r} is not in API_KEYS (a previous key needs a current one)")
+            if key in current.values():
+                raise ValueError(f"API_KEYS_PREVIOUS: the previous key of {name!r} is also a current key")
+        return self
+
+    @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment != "production":
             return self
-        for setting, pairs in (("API_KEYS", self.api_key_table), ("FLOWER_BASIC_AUTH", self.flower_users)):
+        for setting, pairs in (
+            ("API_KEYS", self.api_key_table),
+            ("API_KEYS_PREVIOUS", self.previous_api_key_table),
+            ("FLOWER_BASIC_AUTH", self.flower_users),
+        ):
             for name, secret in pairs.items():
                 if is_placeholder(secret):
                     raise ValueError(
@@ -234,6 +253,11 @@ class Settings(BaseSettings):
     def api_key_table(self) -> dict[str, str]:
         """API key of each caller name; empty when API_KEYS is unset (the API is open)."""
         return parse_credentials(self.api_keys, "API_KEYS", BEARER_TOKEN)
+
+    @property
+    def previous_api_key_table(self) -> dict[str, str]:
+        """Keys being rotated out: they still open the API, as the same name (so the same sessions)."""
+        return parse_credentials(self.api_keys_previous, "API_KEYS_PREVIOUS", BEARER_TOKEN)
 
     @property
     def flower_users(self) -> dict[str, str]:

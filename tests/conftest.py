@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.utils.auth import api_keys_setting
+from tests.utils.auth import PREVIOUS_KEYS, api_keys_setting
 from tests.utils.services import (
     RedisTarget,
     create_database,
@@ -98,7 +98,14 @@ def keyed_sqlite_url(run_id: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def keyed_stack(keyed_sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
-    """A running stack with API_KEYS set (tests.utils.auth.KEYS), on its own SQLite database."""
-    stack = make_stack("keyed", redis_target, keyed_sqlite_url, log_dir, API_KEYS=api_keys_setting())
+    """A running stack with API_KEYS (and API_KEYS_PREVIOUS) from tests.utils.auth, on its own SQLite database."""
+    stack = make_stack(
+        "keyed",
+        redis_target,
+        keyed_sqlite_url,
+        log_dir,
+        API_KEYS=api_keys_setting(),
+        API_KEYS_PREVIOUS=api_keys_setting(PREVIOUS_KEYS),
+    )
     with running(stack) as live:
         yield live

@@ -168,3 +168,18 @@ def test_secrets_stay_out_of_the_settings_repr() -> None:
     s = settings(api_keys="alice:key-in-repr", flower_basic_auth="ops:pw-in-repr", redis_password="redis-in-repr")
     assert not {"key-in-repr", "pw-in-repr", "redis-in-repr"} & set(repr(s).replace("'", " ").split())
     assert "in-repr" not in repr(s)
+
+
+def test_previous_api_keys_map_to_current_names() -> None:
+    s = settings(api_keys="alice:new-key", api_keys_previous="alice:old-key")
+    assert s.previous_api_key_table == {"alice": "old-key"}
+
+
+@pytest.mark.parametrize(
+    ("current", "previous"),
+    [("alice:new-key", "bob:old-key"), ("alice:same-key", "alice:same-key"), ("alice:new-key", "alice")],
+    ids=["unknown-name", "key-still-current", "malformed"],
+)
+def test_inconsistent_previous_api_keys_are_refused(current: str, previous: str) -> None:
+    with pytest.raises(ValidationError, match="API_KEYS_PREVIOUS"):
+        settings(api_keys=current, api_keys_previous=previous)

@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.keyring = ApiKeyring(settings.api_key_table)
+    app.state.keyring = ApiKeyring(settings.api_key_table, settings.previous_api_key_table)
     install_error_handlers(app)
     # /health answers anyone (load balancers, orchestrators); everything else needs a key when API_KEYS is set.
     app.include_router(health.router)

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.utils.auth import KEYS, bearer
+from tests.utils.auth import KEYS, PREVIOUS_KEYS, bearer
 from tests.utils.processes import wait_until
 from tests.utils.stack import Stack
 
@@ -166,3 +166,17 @@ def test_the_open_service_warns_at_start_and_the_keyed_one_does_not(sqlite_stack
     keyed_log = next(p for p in keyed_stack.processes if p.name.endswith("api")).log()
     assert "WARNING" in open_log and "API_KEYS is not set" in open_log
     assert "API_KEYS is not set" not in keyed_log
+
+
+def test_a_previous_key_still_opens_the_same_names_sessions_during_rotation(keyed_stack: Stack) -> None:
+    session = f"rotate-{uuid.uuid4()}"
+    turn = run_turn(keyed_stack, "alice", session, "before the rotation")
+    wait_until_stored(keyed_stack, turn["turn_id"])
+    with keyed_stack.http(headers={"Authorization": f"Bearer {PREVIOUS_KEYS['alice']}"}) as client:
+        page = client.get("/history", params={"session_id": session})
+        task = client.get(f"/task/{turn['task_id']}")
+    assert page.status_code == 200
+    assert [t["turn_id"] for t in page.json()["history"]] == [turn["turn_id"]]
+    assert task.status_code == 200
+    api_log = next(p for p in keyed_stack.processes if p.name.endswith("api")).log()
+    assert "alice still uses its key from API_KEYS_PREVIOUS" in api_log

@@ -8,10 +8,13 @@ KEYS = {
     "fuzzer": "fuzzer-5e4d3c2b1a0f9e8d",
 }
 
+# Keys being rotated out (API_KEYS_PREVIOUS): still accepted, as the same name.
+PREVIOUS_KEYS = {"alice": "alice-old-7a6b5c4d3e2f1a0b"}
 
-def api_keys_setting() -> str:
-    """The API_KEYS value for KEYS: `name:key,name:key`."""
-    return ",".join(f"{name}:{key}" for name, key in KEYS.items())
+
+def api_keys_setting(keys: dict[str, str] = KEYS) -> str:
+    """An API_KEYS value: `name:key,name:key`."""
+    return ",".join(f"{name}:{key}" for name, key in keys.items())
 
 
 def bearer(name: str) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -54,6 +55,9 @@ def test_run_and_history_round_trip_through_a_password_protected_redis(protected
         assert client.get(f"/task/{run.json()['task_id']}").json()["status"] == "SUCCESS"
         health = client.get("/health")
     assert health.status_code == 200, health.text
+    for process in protected_stack.processes:
+        log = process.log()
+        assert PASSWORD not in log and quote(PASSWORD, safe="") not in log, process.name
 
 
 def test_the_retention_job_takes_its_redis_lock_with_the_password(protected_stack: Stack) -> None:

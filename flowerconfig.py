@@ -6,9 +6,11 @@ means no login (Flower alone would read it as one empty, unusable login and lock
 """
 
 from convoflow.config import get_settings
+from convoflow.worker.flower import flower_options
 
 _settings = get_settings()
 
 port = _settings.flower_port
 address = _settings.flower_address
-basic_auth = _settings.flower_logins
+# basic_auth from FLOWER_BASIC_AUTH; production refuses to start Flower without it.
+globals().update(flower_options(_settings))

@@ -2,17 +2,74 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 DEFAULT_SQLITE_PATH = DEFAULT_DATA_DIR / "convoflow.db"
+
+# Names of API keys and Flower users: they show up in the database (turn owner) and in logs.
+CREDENTIAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# An API key is an RFC 6750 bearer token, so every HTTP client can send it verbatim.
+BEARER_TOKEN = re.compile(r"^[A-Za-z0-9._~+/-]+=*$")
+# A Flower password: visible ASCII without the comma that separates users.
+FLOWER_PASSWORD = re.compile(r"^[\x21-\x2b\x2d-\x7e]+$")
+MIN_PRODUCTION_SECRET_LENGTH = 16
+PLACEHOLDER_SECRETS = frozenset(
+    {"admin", "apikey", "changeit", "default", "key", "letmein", "password", "secret", "test", "token"}
+)
+PLACEHOLDER_MARKERS = (
+    "changeme",
+    "changethis",
+    "replaceme",
+    "placeholder",
+    "example",
+    "yourkey",
+    "yourapi",
+    "yoursecret",
+    "yourpassword",
+    "keyhere",
+    "secrethere",
+)
+
+
+def parse_credentials(raw: str, setting: str, secret_pattern: re.Pattern[str]) -> dict[str, str]:
+    """Parse `name:secret[,name2:secret2]`; refuses malformed pairs and repeated names or secrets."""
+    pairs: dict[str, str] = {}
+    if not raw.strip():
+        return pairs
+    for position, entry in enumerate(raw.split(","), start=1):
+        name, separator, secret = entry.strip().partition(":")
+        if not separator or not name or not secret:
+            raise ValueError(f"{setting}: entry {position} is not a name:secret pair")
+        if not CREDENTIAL_NAME.match(name):
+            raise ValueError(f"{setting}: name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        if not secret_pattern.match(secret):
+            raise ValueError(f"{setting}: the secret of {name!r} contains characters that are not allowed")
+        if name in pairs:
+            raise ValueError(f"{setting}: name {name!r} appears more than once")
+        if secret in pairs.values():
+            raise ValueError(f"{setting}: two names share one secret; give each its own")
+        pairs[name] = secret
+    return pairs
+
+
+def is_placeholder(secret: str) -> bool:
+    """True for secrets nobody should deploy: too short, a well-known word, a template's filler."""
+    folded = re.sub(r"[^a-z0-9]", "", secret.lower())
+    return (
+        len(secret) < MIN_PRODUCTION_SECRET_LENGTH
+        or folded in PLACEHOLDER_SECRETS
+        or any(marker in folded for marker in PLACEHOLDER_MARKERS)
+        or len(set(secret)) < 4
+    )
 
 
 class Settings(BaseSettings):
@@ -23,6 +80,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        # A refused setting must not echo its value (keys, passwords) into a startup log.
+        hide_input_in_errors=True,
     )
 
     # --- API -------------------------------------------------------------------------------
@@ -39,12 +98,34 @@ class Settings(BaseSettings):
         default=0.002, ge=0, le=0.1, description="seconds the API gathers answered turns into one save message"
     )
     task_wait_timeout: float = Field(default=10.0, gt=0, description="seconds the API waits for a read task")
+    max_url_bytes: int = Field(default=8192, ge=1024, description="longest request target (path and query) accepted")
+
+    # --- Access ------------------------------------------------------------------------------
+    api_keys: str = Field(
+        default="",
+        repr=False,
+        description="comma-separated name:key pairs; when set, every endpoint but /health needs a Bearer key",
+    )
+    api_keys_previous: str = Field(
+        default="",
+        repr=False,
+        description="name:key pairs still accepted while their names rotate to the keys in API_KEYS",
+    )
+    flower_basic_auth: str = Field(
+        default="", repr=False, description="user:password[,user2:password2] Flower asks for (HTTP basic auth)"
+    )
+    idempotency_ttl_seconds: int = Field(
+        default=86_400, ge=60, description="how long POST /run remembers an Idempotency-Key and its answer"
+    )
+    idempotency_wait_seconds: float = Field(
+        default=10.0, ge=0, description="how long a duplicate waits for the first request with its key, then 409"
+    )
 
     # --- Redis: broker, result backend and the API's small shared state ----------------------
     redis_host: str = "localhost"
     redis_port: int = Field(default=6379, ge=1, le=65535)
     redis_db: int = Field(default=0, ge=0)
-    redis_password: str = ""
+    redis_password: str = Field(default="", repr=False)
     redis_key_prefix: str = Field(
         default="",
         description="prefix for every Redis key convoflow and Celery write (lets several stacks share one Redis)",
@@ -99,7 +180,6 @@ class Settings(BaseSettings):
     # --- Flower (read by flowerconfig.py and the launchers) -------------------------------------
     flower_port: int = Field(default=5555, ge=1, le=65535)
     flower_address: str = Field(default="127.0.0.1", description="interface Flower listens on")
-    flower_basic_auth: str = Field(default="", description="user:password[,user2:password2]; empty: no login")
 
     # --- Workflow and model ------------------------------------------------------------------
     llm_provider: Literal["offline", "openai", "dashscope"] = "offline"
@@ -135,12 +215,44 @@ class Settings(BaseSettings):
         # Relative to the checkout, not to wherever a process happens to start.
         return value if value.is_absolute() else PROJECT_ROOT / value
 
+    @field_validator("api_keys", "api_keys_previous")
+    @classmethod
+    def _valid_api_keys(cls, value: str, info: ValidationInfo) -> str:
+        parse_credentials(value, str(info.field_name).upper(), BEARER_TOKEN)
+        return value.strip()
+
     @field_validator("flower_basic_auth")
     @classmethod
-    def _valid_basic_auth(cls, value: str) -> str:
-        if value and not all(":" in pair and not pair.startswith(":") for pair in value.split(",")):
-            raise ValueError("FLOWER_BASIC_AUTH must be user:password, or several separated by commas")
-        return value
+    def _valid_flower_basic_auth(cls, value: str) -> str:
+        parse_credentials(value, "FLOWER_BASIC_AUTH", FLOWER_PASSWORD)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _previous_keys_belong_to_current_names(self) -> Settings:
+        current, previous = self.api_key_table, self.previous_api_key_table
+        for name, key in previous.items():
+            if name not in current:
+                raise ValueError(f"API_KEYS_PREVIOUS: {name!r} is not in API_KEYS (a previous key needs a current one)")
+            if key in current.values():
+                raise ValueError(f"API_KEYS_PREVIOUS: the previous key of {name!r} is also a current key")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment != "production":
+            return self
+        for setting, pairs in (
+            ("API_KEYS", self.api_key_table),
+            ("API_KEYS_PREVIOUS", self.previous_api_key_table),
+            ("FLOWER_BASIC_AUTH", self.flower_users),
+        ):
+            for name, secret in pairs.items():
+                if is_placeholder(secret):
+                    raise ValueError(
+                        f"{setting}: the secret of {name!r} looks like a placeholder; in production use a random "
+                        f"value of at least {MIN_PRODUCTION_SECRET_LENGTH} characters"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _check_bounds(self) -> Settings:
@@ -170,6 +282,32 @@ class Settings(BaseSettings):
         return self.celery_result_backend or self.redis_url
 
     @property
+    def api_key_table(self) -> dict[str, str]:
+        """API key of each caller name; empty when API_KEYS is unset (the API is open)."""
+        return parse_credentials(self.api_keys, "API_KEYS", BEARER_TOKEN)
+
+    @property
+    def previous_api_key_table(self) -> dict[str, str]:
+        """Keys being rotated out: they still open the API, as the same name (so the same sessions)."""
+        return parse_credentials(self.api_keys_previous, "API_KEYS_PREVIOUS", BEARER_TOKEN)
+
+    @property
+    def flower_users(self) -> dict[str, str]:
+        return parse_credentials(self.flower_basic_auth, "FLOWER_BASIC_AUTH", FLOWER_PASSWORD)
+
+    @property
+    def flower_basic_auth_list(self) -> list[str]:
+        """FLOWER_BASIC_AUTH in the shape Flower's `basic_auth` option takes."""
+        return [f"{user}:{password}" for user, password in self.flower_users.items()]
+
+    @property
+    def idempotency_lease_seconds(self) -> int:
+        """How long a first request holds its Idempotency-Key: longer than the slowest model call can take."""
+        model_time = self.llm_timeout_seconds * (self.llm_max_retries + 1)
+        backoff = self.llm_retry_max_seconds * self.llm_max_retries
+        return int(model_time + backoff) + 30
+
+    @property
     def redis_address(self) -> str:
         return f"{self.redis_host}:{self.redis_port}"
 
@@ -191,11 +329,6 @@ class Settings(BaseSettings):
         if self.llm_model:
             return self.llm_model
         return {"offline": "offline-echo", "openai": "gpt-4o-mini", "dashscope": "qwen-plus"}[self.llm_provider]
-
-    @property
-    def flower_logins(self) -> list[str]:
-        """FLOWER_BASIC_AUTH as Flower's list of user:password pairs (empty: Flower asks for no login)."""
-        return [pair for pair in self.flower_basic_auth.split(",") if pair]
 
     def redis_key(self, *parts: str) -> str:
         """A namespaced key for convoflow's own Redis state."""

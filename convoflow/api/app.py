@@ -9,15 +9,19 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from convoflow.api.deps import RequireApiKey
 from convoflow.api.errors import install_error_handlers
-from convoflow.api.limits import BodySizeLimit
-from convoflow.api.routes import health, history, run, tasks
+from convoflow.api.limits import BodySizeLimit, RequestHeadLimit
+from convoflow.api.responses import error_responses
+from convoflow.api.routes import docs, health, history, run, tasks
+from convoflow.api.security import ApiKeyring
 from convoflow.config import Settings, get_settings
 from convoflow.dispatch.batcher import SaveBatcher
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
 from convoflow.logging_setup import configure_logging
 from convoflow.services.chat import ChatService
+from convoflow.services.idempotency import IdempotentRequests
 from convoflow.tasks.conversations import save_turns_task
 from convoflow.worker.app import get_celery_app
 from convoflow.workflow import ConversationWorkflow, build_provider
@@ -34,6 +38,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.gateway = gateway
     saves = SaveBatcher(gateway, save_turns_task, max_turns=settings.save_batch_size, linger=settings.api_save_linger)
     app.state.chat = ChatService(settings, gateway, RecentTurns(settings, client), workflow, saves)
+    app.state.idempotency = IdempotentRequests(settings, client)
+    if not app.state.keyring.enabled:
+        logger.warning("API_KEYS is not set: the API is open to anyone who can reach it")
     logger.info("convoflow API ready: provider=%s model=%s", settings.llm_provider, settings.model_name)
     try:
         yield
@@ -50,10 +57,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Chat turns answered by an LLM workflow, kept in SQL by Celery workers.",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by routes.docs instead, behind the API key like every other endpoint.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
+    app.state.keyring = ApiKeyring(settings.api_key_table, settings.previous_api_key_table)
     install_error_handlers(app)
-    for module in (run, history, tasks, health):
-        app.include_router(module.router)
+    # /health answers anyone (load balancers, orchestrators); everything else needs a key when API_KEYS is set.
+    app.include_router(health.router)
+    for module in (run, history, tasks, docs):
+        app.include_router(module.router, dependencies=[RequireApiKey], responses=error_responses(401))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestHeadLimit, max_url_bytes=settings.max_url_bytes)
     return app

@@ -94,5 +94,19 @@ class HealthResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    """Every error answer: a stable code and a message; some add fields (e.g. `task_id`)."""
+
+    model_config = ConfigDict(extra="allow")
+
     error: str = Field(description="stable error code")
     message: str = Field(description="what went wrong, for people")
+
+
+class ValidationProblem(BaseModel):
+    loc: list[str | int] = Field(description="where: 'body', 'query', 'path' or 'header', then the field")
+    msg: str
+    type: str
+
+
+class ValidationErrorResponse(ErrorResponse):
+    detail: list[ValidationProblem] = Field(description="one entry per invalid field")

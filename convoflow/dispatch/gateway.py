@@ -31,6 +31,10 @@ class IssuedTask:
     kind: str
     owner: str | None
 
+    def visible_to(self, owner: str | None) -> bool:
+        """An open service (no owner) sees every task; a caller with an API key only its own."""
+        return owner is None or self.owner == owner
+
 
 @dataclass(frozen=True)
 class TaskStatus:

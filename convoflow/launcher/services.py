@@ -74,8 +74,8 @@ def flower_url(settings: Settings) -> str:
 
 def flower_notice(settings: Settings) -> str:
     """Where Flower is, and whether it asks for a login."""
-    if settings.flower_logins:
-        users = ", ".join(pair.split(":", 1)[0] for pair in settings.flower_logins)
+    if settings.flower_basic_auth_list:
+        users = ", ".join(pair.split(":", 1)[0] for pair in settings.flower_basic_auth_list)
         return f"Flower: {flower_url(settings)} (basic auth for {users})"
     scope = "localhost only" if settings.flower_address in ("127.0.0.1", "localhost", "::1") else "the network"
     return (

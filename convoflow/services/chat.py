@@ -30,6 +30,14 @@ class AnsweredTurn:
     turn_id: uuid.UUID
     task_id: str
 
+    def as_json(self) -> dict[str, str]:
+        return {
+            "answer": self.answer,
+            "session_id": self.session_id,
+            "turn_id": str(self.turn_id),
+            "task_id": self.task_id,
+        }
+
 
 class ChatService:
     """Runs the workflow for a turn and hands everything that touches the database to the workers."""

@@ -79,9 +79,12 @@ def get_conversation_history_task(
 def delete_conversation_history_task(
     days_old: int = 30, session_id: str | None = None, owner: str | None = None
 ) -> dict[str, Any]:
-    """Delete one session's turns when `session_id` is given, else every turn older than `days_old` days."""
+    """Delete one session's turns when `session_id` is given, else every turn older than `days_old` days.
+
+    With `owner`, only that owner's turns.
+    """
     if session_id is not None:
         deleted = conversations.delete_session(get_settings(), session_id, owner)
     else:
-        deleted = conversations.delete_older_than(get_settings(), days_old)
+        deleted = conversations.delete_older_than(get_settings(), days_old, owner)
     return {"success": True, "deleted": deleted, "days_old": days_old, "session_id": session_id}

@@ -44,13 +44,15 @@ def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 
 class Process:
     """A child process in its own process group, so stopping it also stops its children."""
 
-    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: Mapping[str, str], log_dir: Path, cwd: Path = PROJECT_ROOT
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}-{int(time.time() * 1000)}.log"
         self._log = self.log_path.open("wb")
         self.popen = subprocess.Popen(
             argv,
-            cwd=PROJECT_ROOT,
+            cwd=cwd,
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -107,7 +109,8 @@ def start_api(env: Mapping[str, str], log_dir: Path, port: int, name: str = "api
         if not process.alive():
             raise RuntimeError(f"API exited early:\n{process.log()}")
         try:
-            return httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200
+            # 401: the API is up and wants a key (API_KEYS); uvicorn binds only after the app started.
+            return httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code in (200, 401)
         except httpx.HTTPError:
             return False
 
@@ -158,3 +161,21 @@ def sweep(marker: str) -> set[int]:
     leftovers = pids_with_env(marker)
     kill_pids(leftovers)
     return leftovers
+
+
+def start_flower(env: Mapping[str, str], log_dir: Path, port: int, name: str = "flower") -> Process:
+    """`celery -A celery_app flower`, as users run it, on 127.0.0.1:`port`; returns once it serves HTTP."""
+    argv = [str(VENV_BIN / "celery"), "-A", "celery_app", "flower", f"--port={port}", "--address=127.0.0.1"]
+    process = Process(name, argv, env, log_dir)
+
+    def ready() -> bool:
+        if not process.alive():
+            raise RuntimeError(f"Flower exited early:\n{process.log()}")
+        try:
+            # /healthcheck is the one page Flower serves without authentication.
+            return httpx.get(f"http://127.0.0.1:{port}/healthcheck", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, 30, what="Flower to answer")
+    return process

@@ -1,4 +1,4 @@
-"""GET /task/{task_id}: the Celery state of a task this service issued."""
+"""GET /task/{task_id}: the Celery state of a task this service issued to the caller."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import uuid
 
 from fastapi import APIRouter
 
-from convoflow.api.deps import GatewayDep
-from convoflow.api.schemas import ErrorResponse, TaskStatusResponse
+from convoflow.api.deps import GatewayDep, OwnerDep
+from convoflow.api.responses import error_responses
+from convoflow.api.schemas import TaskStatusResponse
 from convoflow.errors import NotFound
 
 router = APIRouter(prefix="/task", tags=["tasks"])
@@ -16,11 +17,14 @@ router = APIRouter(prefix="/task", tags=["tasks"])
 @router.get(
     "/{task_id}",
     response_model=TaskStatusResponse,
-    responses={404: {"model": ErrorResponse, "description": "this service never issued that task id"}},
+    responses=error_responses(
+        404, 422, 503, described={404: "this service never issued that task id to the caller (or its record expired)"}
+    ),
 )
-async def task_status(task_id: uuid.UUID, gateway: GatewayDep) -> TaskStatusResponse:
+async def task_status(task_id: uuid.UUID, gateway: GatewayDep, owner: OwnerDep) -> TaskStatusResponse:
     issued = await gateway.lookup(str(task_id))
-    if issued is None:
+    # Another caller's task is answered exactly like an unknown one, so task ids reveal nothing.
+    if issued is None or not issued.visible_to(owner):
         raise NotFound(f"no task {task_id} was issued by this service (or its record expired)")
     status = await gateway.status(issued.task_id)
     return TaskStatusResponse(task_id=status.task_id, status=status.status, result=status.result, error=status.error)

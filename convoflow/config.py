@@ -169,6 +169,10 @@ class Settings(BaseSettings):
     save_retry_backoff_max: int = Field(
         default=20, ge=1, le=25, description="cap of a save's retry delay; stays below the broker's visibility timeout"
     )
+    outbox_redeliver_after: float = Field(
+        default=45, ge=5, description="seconds after which an answered turn not yet stored is sent to the workers again"
+    )
+    outbox_sweep_interval: float = Field(default=5, gt=0, description="seconds between outbox sweeps in each worker")
     worker_prefetch_multiplier: int = Field(default=256, ge=1, description="messages prefetched per pool process")
     retention_days: int = Field(default=30, ge=1)
     enable_retention_cleanup: bool = True

@@ -62,9 +62,7 @@ class SaveBatcher:
         task_ids = [str(uuid.uuid4()) for _ in batch]
         turns = [{**pending.turn, "task_id": task_id} for pending, task_id in zip(batch, task_ids, strict=True)]
         try:
-            await self.gateway.send_many(
-                self.task, {"turns": turns}, [(task_id, p.owner) for task_id, p in zip(task_ids, batch, strict=True)]
-            )
+            await self.gateway.send_turns(self.task, turns, [pending.owner for pending in batch])
         except Exception as exc:  # every waiter gets the same error, e.g. BrokerUnavailable
             for pending in batch:
                 if not pending.done.done():

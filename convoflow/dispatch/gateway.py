@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -19,6 +20,7 @@ from convoflow.config import Settings
 from convoflow.dispatch.results import ResultWaiter
 from convoflow.errors import BrokerUnavailable, StateStoreUnavailable, TaskFailed, TaskTimedOut
 from convoflow.logging_setup import describe_arguments
+from convoflow.services import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +68,13 @@ class TaskGateway:
                 f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
             ) from exc
 
-    async def _remember_many(self, issued: list[IssuedTask]) -> None:
+    async def _remember_many(self, issued: list[IssuedTask], outbox_turns: list[dict[str, Any]]) -> None:
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with self.redis.pipeline(transaction=True) as pipe:
                 for item in issued:
                     record = json.dumps({"kind": item.kind, "owner": item.owner})
                     pipe.set(self._registry_key(item.task_id), record, ex=self.settings.result_expires)
+                outbox.add_commands(pipe, self.settings, outbox_turns)
                 await pipe.execute()
         except RedisError as exc:
             raise StateStoreUnavailable(
@@ -119,15 +122,26 @@ class TaskGateway:
             ) from exc
         return task_id
 
-    async def send_many(
-        self, task: Task[Any, Any], kwargs: dict[str, Any], issued: list[tuple[str, str | None]], *, kind: str = "save"
-    ) -> str:
-        """Queue one message that carries several logical tasks (their ids in `issued`, with their owners).
+    async def send_turns(self, task: Task[Any, Any], turns: list[dict[str, Any]], owners: list[str | None]) -> str:
+        """Queue one message carrying several turns, each with its own `task_id` (and owner).
 
-        Each logical task id is remembered, so GET /task/{id} answers for it like for any other task.
+        Each turn's task id is remembered, so GET /task/{id} answers for it like for any other task, and
+        each turn goes into the outbox in the same Redis transaction, before the message is published.
         """
-        await self._remember_many([IssuedTask(task_id=task_id, kind=kind, owner=owner) for task_id, owner in issued])
-        return await self.send(task, kwargs, kind=f"{kind}-batch", register=False)
+        issued = [
+            IssuedTask(task_id=str(turn["task_id"]), kind="save", owner=owner)
+            for turn, owner in zip(turns, owners, strict=True)
+        ]
+        await self._remember_many(issued, turns)
+        try:
+            return await self.send(task, {"turns": turns}, kind="save-batch", register=False)
+        except BrokerUnavailable:
+            # The client hears 503 for these turns: they must not be stored behind its back by the sweeper.
+            with contextlib.suppress(RedisError):
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    outbox.remove_commands(pipe, self.settings, [str(turn["turn_id"]) for turn in turns])
+                    await pipe.execute()
+            raise
 
     async def call(
         self,

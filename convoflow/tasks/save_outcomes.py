@@ -12,7 +12,9 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from convoflow.config import Settings
+from convoflow.services import outbox
 from convoflow.services.dead_letters import record_dead_saves
+from convoflow.services.redis_client import sync_redis
 from convoflow.services.turn_batches import BatchOutcome
 from convoflow.tasks.policy import save_retry_delay
 from convoflow.worker.batching import ACK, REQUEUE
@@ -44,6 +46,14 @@ class TurnOfBatch:
     request_dict: Mapping[str, Any] | None = field(default_factory=dict)
 
 
+def _leave_outbox(settings: Settings, turn_ids: list[str]) -> None:
+    if not turn_ids:
+        return
+    with sync_redis(settings.redis_url).pipeline(transaction=False) as pipe:
+        outbox.remove_commands(pipe, settings, turn_ids)
+        pipe.execute()
+
+
 def _retries(request: SaveRequest) -> int:
     return int((request.request_dict or {}).get("retries") or 0)
 
@@ -56,6 +66,7 @@ def settle(
     by_id = {request.id: request for request in requests}
     try:
         store_successes(task.app, outcome.stored)
+        _leave_outbox(settings, [str(result["turn_id"]) for result in outcome.stored.values()])
     except RedisError:
         # Stored, but the result could not be written: run them again (idempotent) so the result appears.
         logger.warning("could not record %d save results; they will be redone", len(outcome.stored))
@@ -102,6 +113,7 @@ def _fail(
     ]
     try:
         record_dead_saves(settings, entries)
+        _leave_outbox(settings, [str(by_id[task_id].kwargs.get("turn_id") or task_id) for task_id in failures])
         for task_id, error in failures.items():
             task.backend.mark_as_failure(task_id, SaveFailed(error))
     except (RedisError, OSError):

@@ -11,6 +11,7 @@ from celery.signals import worker_process_init
 from convoflow.config import Settings, get_settings
 from convoflow.db.engine import dispose_engines
 from convoflow.logging_setup import install_privacy_filters
+from convoflow.worker.outbox_sweeper import OutboxSweeper
 from convoflow.worker.queues import DATABASE_QUEUE, QUEUES, TASK_MODULES, TASK_ROUTES
 from convoflow.worker.schedule import beat_schedule
 
@@ -88,6 +89,7 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     app = Celery("convoflow", include=list(TASK_MODULES), set_as_current=True)
     app.conf.update(celery_config(settings))
+    app.steps["worker"].add(OutboxSweeper)
     # The default app, not just the current one: the current app is thread-local, and the API
     # publishes from a thread pool where `shared_task` proxies would otherwise fall back to amqp://localhost.
     app.set_default()

@@ -67,11 +67,11 @@ def test_flower_answers_and_says_it_is_open_on_localhost(celery_services: tuple[
 
     def answers() -> bool:
         try:
-            return httpx.get(f"http://127.0.0.1:{flower_port}/", timeout=5).status_code == 200
+            return httpx.get(f"http://127.0.0.1:{flower_port}/", timeout=20).status_code == 200
         except httpx.HTTPError:
             return False
 
-    wait_until(answers, 30, interval=0.5, what="Flower")
+    wait_until(answers, 90, interval=0.5, what="Flower")
     assert "open, no login, listening on localhost only" in process.log()
 
 

@@ -11,7 +11,8 @@ from fastapi import FastAPI
 
 from convoflow.api.errors import install_error_handlers
 from convoflow.api.limits import BodySizeLimit
-from convoflow.api.routes import health, history, run, tasks
+from convoflow.api.routes import health, history, metrics, run, tasks
+from convoflow.api.telemetry import RequestTelemetry
 from convoflow.config import Settings, get_settings
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
@@ -40,7 +41,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = FastAPI(
         title="convoflow",
         summary="Chat turns answered by an LLM workflow, kept in SQL by Celery workers.",
@@ -49,7 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (run, history, tasks, health):
+    for module in (run, history, tasks, health, metrics):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    # Outermost: refused requests get an id and are counted too.
+    app.add_middleware(RequestTelemetry)
     return app

@@ -27,6 +27,10 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+def require_api_key() -> None:
+    """Guard of the operational endpoints (/metrics): a no-op until API keys (API_KEYS) are checked here."""
+
+
 def require_json(request: Request) -> None:
     """A JSON body must say so: anything else is answered 415, not guessed at."""
     content_type = request.headers.get("content-type", "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,12 +11,16 @@ from typing import Any
 from convoflow.config import Settings
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
+from convoflow.observability import metrics
+from convoflow.services import pending
 from convoflow.tasks.conversations import (
     delete_conversation_history_task,
     get_conversation_history_task,
     save_conversation_task,
 )
 from convoflow.workflow import ConversationWorkflow, PriorTurn
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,16 +48,25 @@ class ChatService:
         prior = await self._prior_turns(session_id, owner)
         result = await self.workflow.run(user_input, prior)
         turn_id = uuid.uuid4()
+        answered_at = datetime.now(UTC)
         turn = {
             "user_input": user_input,
             "ai_response": result.answer,
             "session_id": session_id,
             "turn_id": str(turn_id),
-            "timestamp": datetime.now(UTC).isoformat(),
+            "timestamp": answered_at.isoformat(),
             "owner": owner,
             "model": result.model,
         }
-        task_id = await self.gateway.send(save_conversation_task, turn, kind="save", owner=owner)
+        # Pending before queued: a worker that stores the turn at once must find something to remove.
+        await pending.mark_pending(self.gateway.redis, self.settings, turn_id, answered_at)
+        try:
+            task_id = await self.gateway.send(save_conversation_task, turn, kind="save", owner=owner)
+        except Exception:
+            await pending.discard_pending(self.gateway.redis, self.settings, turn_id)
+            raise
+        metrics.turns_answered.inc()
+        logger.info("turn %s answered by %s; save queued as task %s", turn_id, result.model, task_id)
         # Only a turn the broker accepted becomes part of the session's memory.
         await self.recent.push(owner, session_id, {**turn, "task_id": task_id})
         return AnsweredTurn(answer=result.answer, session_id=session_id, turn_id=turn_id, task_id=task_id)

@@ -10,7 +10,7 @@ from celery import Task, shared_task
 
 from convoflow.config import get_settings
 from convoflow.db.repository import NewTurn
-from convoflow.services import conversations
+from convoflow.services import conversations, pending
 from convoflow.tasks.policy import db_retry_options
 from convoflow.worker.queues import DATABASE_QUEUE
 
@@ -46,7 +46,9 @@ def save_conversation_task(
         owner=owner,
         model=model,
     )
-    inserted = conversations.store_turns(get_settings(), [turn])
+    settings = get_settings()
+    inserted = conversations.store_turns(settings, [turn])
+    pending.mark_stored(settings, [turn], inserted)
     return {"success": True, "turn_id": str(key), "session_id": session_id, "stored": key in inserted}
 
 

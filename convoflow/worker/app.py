@@ -11,6 +11,7 @@ from celery.signals import worker_process_init
 from convoflow.config import Settings, get_settings
 from convoflow.db.engine import dispose_engines
 from convoflow.logging_setup import install_privacy_filters
+from convoflow.worker import telemetry  # noqa: F401  (connects the logging, request-id and metrics signals)
 from convoflow.worker.queues import DATABASE_QUEUE, QUEUES, TASK_MODULES, TASK_ROUTES
 from convoflow.worker.schedule import beat_schedule
 
@@ -61,6 +62,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "interval_max": 0.5,
         },
         "beat_schedule": beat_schedule(settings),
+        # Beat records a heartbeat on every tick and ticks at least this often (see convoflow.worker.beat).
+        "beat_scheduler": "convoflow.worker.beat:HeartbeatScheduler",
+        "beat_max_loop_interval": settings.beat_heartbeat_interval_seconds,
         "worker_hijack_root_logger": False,
     }
 

@@ -71,7 +71,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def create_celery_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
-    app = Celery("convoflow", include=list(TASK_MODULES), set_as_current=True)
+    app = Celery(
+        "convoflow",
+        include=list(TASK_MODULES),
+        set_as_current=True,
+        task_cls="convoflow.worker.requests:ConvoflowTask",
+    )
     app.conf.update(celery_config(settings))
     # The default app, not just the current one: the current app is thread-local, and the API
     # publishes from a thread pool where `shared_task` proxies would otherwise fall back to amqp://localhost.

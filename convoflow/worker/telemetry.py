@@ -14,11 +14,14 @@ from typing import Any
 from celery import Task
 from celery.signals import (
     before_task_publish,
+    celeryd_init,
     setup_logging,
     task_failure,
     task_postrun,
     task_prerun,
+    task_received,
     task_retry,
+    task_revoked,
     task_success,
     worker_ready,
 )
@@ -42,6 +45,14 @@ logger = logging.getLogger(__name__)
 _running: dict[str, tuple[Token[str | None], float]] = {}
 
 
+@celeryd_init.connect
+def _configure_logging_early(**_: Any) -> None:
+    # The worker warns (e.g. about running as root) before it sets up logging: route warnings through ours.
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    logging.captureWarnings(True)
+
+
 @setup_logging.connect
 def _configure_worker_logging(loglevel: int | str | None = None, **_: Any) -> None:
     # Connecting here tells Celery to leave logging to us: workers and Beat log like the API.
@@ -58,6 +69,13 @@ def _stamp_headers(headers: dict[str, Any] | None = None, **_: Any) -> None:
     request_id = current_request_id()
     if request_id is not None:
         headers[TASK_HEADER] = request_id
+
+
+@task_received.connect
+@task_revoked.connect
+def _arrival_logged(**_: Any) -> None:
+    # The main process bound the message's request id for its "received" line (TracedRequest): unbind it.
+    bind_request_id(None)
 
 
 @task_prerun.connect

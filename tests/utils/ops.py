@@ -13,9 +13,11 @@ from tests.utils.processes import VENV_BIN, Process
 from tests.utils.stack import Stack
 
 
-def start_beat(stack: Stack, schedule_dir: Path, name: str = "beat") -> Process:
+def start_beat(stack: Stack, schedule_dir: Path, name: str = "beat", quiet: bool = False) -> Process:
     """`celery -A celery_app beat` in the stack's namespace (its schedule file under `schedule_dir`)."""
-    argv = [str(VENV_BIN / "celery"), "-A", "celery_app", "beat", "--loglevel=info", "-s", str(schedule_dir / name)]
+    options = ["-q"] if quiet else []
+    argv = [str(VENV_BIN / "celery"), "-A", "celery_app", *options, "beat", "--loglevel=info"]
+    argv += ["-s", str(schedule_dir / name)]
     process = Process(f"{stack.name}-{name}", argv, stack.env, stack.log_dir)
     stack.processes.append(process)
     return process

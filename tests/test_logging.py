@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from celery import Celery
 
+import convoflow.worker.telemetry  # noqa: F401  (connects the task signal handlers)
 from convoflow.logging_setup import FORMAT, JsonLines, RequestContext
-from convoflow.observability.request_id import bind_request_id, reset_request_id
+from convoflow.observability.request_id import bind_request_id, current_request_id, reset_request_id
 from tests.conftest import make_stack
 from tests.utils.ops import start_beat, start_quiet_worker
 from tests.utils.processes import Process, wait_until
@@ -114,5 +116,20 @@ def test_text_lines_show_the_request_id_or_a_dash() -> None:
     token = bind_request_id("abc")
     try:
         assert "[abc]: tagged" in formatter.format(_record("tagged"))
+    finally:
+        reset_request_id(token)
+
+
+def test_a_task_run_eagerly_keeps_the_callers_request_id_and_gives_it_back() -> None:
+    app = Celery("eager-probe", set_as_current=False)
+
+    @app.task
+    def probe() -> str | None:
+        return current_request_id()
+
+    token = bind_request_id("caller")
+    try:
+        assert probe.apply().get() == "caller"
+        assert current_request_id() == "caller"
     finally:
         reset_request_id(token)

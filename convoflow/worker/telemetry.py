@@ -82,8 +82,10 @@ def _arrival_logged(**_: Any) -> None:
 def _task_started(task_id: str | None = None, task: Task[Any, Any] | None = None, **_: Any) -> None:
     if task_id is None or task is None:
         return
+    # A task run eagerly in the caller's process has no header and keeps the caller's id.
     request_id = task.request.get(TASK_HEADER)
-    _running[task_id] = (bind_request_id(request_id if isinstance(request_id, str) else None), time.perf_counter())
+    bound = request_id if isinstance(request_id, str) else current_request_id()
+    _running[task_id] = (bind_request_id(bound), time.perf_counter())
 
 
 @task_postrun.connect

@@ -12,7 +12,7 @@ import redis
 
 from convoflow.observability.heartbeat import heartbeat_key
 from tests.conftest import make_stack
-from tests.utils.ops import health, start_beat
+from tests.utils.ops import health, parse_metrics, start_beat, value
 from tests.utils.processes import free_port, wait_until
 from tests.utils.services import RedisTarget
 from tests.utils.stack import Stack, running
@@ -118,6 +118,16 @@ def test_readiness_is_503_naming_redis_and_what_depends_on_it_when_redis_is_down
     address = f"127.0.0.1:{api_without_redis.redis_port}"
     assert address in body["checks"]["redis"]["detail"]
     assert str(api_without_redis.redis_port) in body["checks"]["persistence"]["detail"]
+
+
+def test_metrics_still_answer_with_the_unreadable_dependencies_marked_down(api_without_redis: Stack) -> None:
+    with api_without_redis.http() as client:
+        response = client.get("/metrics")
+    assert response.status_code == 200
+    samples = parse_metrics(response.text)
+    assert value(samples, "convoflow_dependency_up", dependency="redis") == 0
+    assert value(samples, "convoflow_dependency_up", dependency="broker") == 0
+    assert not any(name == "convoflow_queue_depth" for name, _ in samples)
 
 
 # --- No worker: backlog, queue age, persistence lag --------------------------------------------------

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     api_workers: int = Field(default=1, ge=1, description="uvicorn worker processes for `python main.py`")
     environment: Literal["development", "production", "test"] = "development"
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text: readable lines; json: one JSON object per line (API, workers, Beat)"
+    )
     min_input_length: int = Field(default=1, ge=1)
     max_input_length: int = Field(default=8000, ge=1)
     max_session_id_length: int = Field(default=128, ge=8, le=128)
@@ -200,6 +203,25 @@ class Settings(BaseSettings):
     system_prompt: str = "You are a helpful assistant."
     history_turns: int = Field(default=10, ge=0)
 
+    # --- Operations: health thresholds, metrics, Beat heartbeat ----------------------------------
+    # A threshold of 0 reports the value in /health without ever failing on it.
+    health_max_queue_depth: int = Field(default=10_000, ge=0, description="messages waiting in one queue")
+    health_max_queue_age_seconds: float = Field(default=60.0, ge=0, description="age of a queue's oldest message")
+    health_max_persistence_lag_seconds: float = Field(
+        default=120.0, ge=0, description="age of the oldest answered turn not yet stored"
+    )
+    health_beat_max_age_seconds: float = Field(
+        default=120.0, ge=0, description="Beat's heartbeat older than this fails /health; 0: Beat not required"
+    )
+    beat_heartbeat_interval_seconds: float = Field(default=10.0, gt=0, description="how often Beat records its tick")
+    worker_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Prometheus exporter of each worker's main process; 0: off"
+    )
+    worker_metrics_address: str = "0.0.0.0"
+    metrics_dir: str = Field(
+        default="", description="where multi-process metric files go (a private subdirectory each); empty: temp dir"
+    )
+
     @field_validator("log_level")
     @classmethod
     def _upper_log_level(cls, value: str) -> str:
@@ -268,6 +290,8 @@ class Settings(BaseSettings):
             raise ValueError("LLM_PROVIDER=openai needs OPENAI_API_KEY in production")
         if self.llm_provider == "dashscope" and not self.dashscope_api_key:
             raise ValueError("LLM_PROVIDER=dashscope needs DASHSCOPE_API_KEY")
+        if 0 < self.health_beat_max_age_seconds <= self.beat_heartbeat_interval_seconds:
+            raise ValueError("HEALTH_BEAT_MAX_AGE_SECONDS must exceed BEAT_HEARTBEAT_INTERVAL_SECONDS")
         return self
 
     # --- derived values ------------------------------------------------------------------

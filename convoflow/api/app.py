@@ -13,8 +13,9 @@ from convoflow.api.deps import RequireApiKey
 from convoflow.api.errors import install_error_handlers
 from convoflow.api.limits import BodySizeLimit, RequestHeadLimit
 from convoflow.api.responses import error_responses
-from convoflow.api.routes import docs, health, history, run, tasks
+from convoflow.api.routes import docs, health, history, metrics, run, tasks
 from convoflow.api.security import ApiKeyring
+from convoflow.api.telemetry import RequestTelemetry
 from convoflow.config import Settings, get_settings
 from convoflow.dispatch.batcher import SaveBatcher
 from convoflow.dispatch.gateway import TaskGateway
@@ -51,7 +52,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = FastAPI(
         title="convoflow",
         summary="Chat turns answered by an LLM workflow, kept in SQL by Celery workers.",
@@ -65,10 +66,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.keyring = ApiKeyring(settings.api_key_table, settings.previous_api_key_table)
     install_error_handlers(app)
-    # /health answers anyone (load balancers, orchestrators); everything else needs a key when API_KEYS is set.
+    # /health and /health/live answer anyone (load balancers, orchestrators); everything else needs a key when
+    # API_KEYS is set, /metrics included.
     app.include_router(health.router)
-    for module in (run, history, tasks, docs):
+    for module in (run, history, tasks, docs, metrics):
         app.include_router(module.router, dependencies=[RequireApiKey], responses=error_responses(401))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestHeadLimit, max_url_bytes=settings.max_url_bytes)
+    # Outermost: refused requests get an id and are counted too.
+    app.add_middleware(RequestTelemetry)
     return app

@@ -86,11 +86,16 @@ class TaskStatusResponse(BaseModel):
 class CheckResult(BaseModel):
     ok: bool
     detail: str
+    data: dict[str, Any] = Field(default_factory=dict, description="the figures behind the verdict")
 
 
 class HealthResponse(BaseModel):
     status: str = Field(description="'ok' when every check passed, else 'unavailable'")
     checks: dict[str, CheckResult]
+
+
+class LivenessResponse(BaseModel):
+    status: str = Field(description="always 'alive': the process answers")
 
 
 class ErrorResponse(BaseModel):

@@ -14,6 +14,7 @@ from convoflow.config import Settings
 from convoflow.dispatch.batcher import SaveBatcher
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
+from convoflow.observability import metrics
 from convoflow.tasks.conversations import (
     delete_conversation_history_task,
     get_conversation_history_task,
@@ -62,16 +63,19 @@ class ChatService:
         prior = await self._prior_turns(session_id, owner)
         result = await self.workflow.run(user_input, prior)
         turn_id = uuid.uuid4()
+        answered_at = datetime.now(UTC)
         turn = {
             "user_input": user_input,
             "ai_response": result.answer,
             "session_id": session_id,
             "turn_id": str(turn_id),
-            "timestamp": datetime.now(UTC).isoformat(),
+            "timestamp": answered_at.isoformat(),
             "owner": owner,
             "model": result.model,
         }
         task_id = await self.saves.submit(turn, owner)
+        metrics.turns_answered.inc()
+        logger.info("turn %s answered by %s; save queued as task %s", turn_id, result.model, task_id)
         # Only a turn the broker accepted becomes part of the session's memory. Once it is queued the turn
         # will be stored, so failing to remember it must not turn the answer into an error (and a retry).
         try:

@@ -15,6 +15,7 @@ from convoflow.config import Settings
 from convoflow.db.errors import TRANSIENT_DB_ERRORS
 from convoflow.db.repository import NewTurn
 from convoflow.services.conversations import store_turns
+from convoflow.services.pending import record_stored
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ def save_batch(settings: Settings, saves: Sequence[QueuedSave]) -> BatchOutcome:
     except DBAPIError:
         # One bad turn fails the whole statement: store them one by one to find it.
         return _save_one_by_one(settings, turns, outcome)
+    record_stored(list(turns.values()), inserted)
     for task_id, turn in turns.items():
         outcome.stored[task_id] = _result(turn, inserted)
     return outcome
@@ -134,5 +136,6 @@ def _save_one_by_one(settings: Settings, turns: Mapping[str, NewTurn], outcome: 
             logger.error("save %s can never be stored: %s", task_id, _describe(exc))
             outcome.failed[task_id] = _describe(exc)
         else:
+            record_stored([turn], inserted)
             outcome.stored[task_id] = _result(turn, inserted)
     return outcome

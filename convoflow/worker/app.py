@@ -11,6 +11,7 @@ from celery.signals import worker_process_init
 from convoflow.config import Settings, get_settings
 from convoflow.db.engine import dispose_engines
 from convoflow.logging_setup import install_privacy_filters
+from convoflow.worker import telemetry  # noqa: F401  (connects the logging, request-id and metrics signals)
 from convoflow.worker.outbox_sweeper import OutboxSweeper
 from convoflow.worker.queues import DATABASE_QUEUE, QUEUES, TASK_MODULES, TASK_ROUTES
 from convoflow.worker.schedule import beat_schedule
@@ -81,13 +82,21 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "interval_max": 0.5,
         },
         "beat_schedule": beat_schedule(settings),
+        # Beat records a heartbeat on every tick and ticks at least this often (see convoflow.worker.beat).
+        "beat_scheduler": "convoflow.worker.beat:HeartbeatScheduler",
+        "beat_max_loop_interval": settings.beat_heartbeat_interval_seconds,
         "worker_hijack_root_logger": False,
     }
 
 
 def create_celery_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
-    app = Celery("convoflow", include=list(TASK_MODULES), set_as_current=True)
+    app = Celery(
+        "convoflow",
+        include=list(TASK_MODULES),
+        set_as_current=True,
+        task_cls="convoflow.worker.requests:ConvoflowTask",
+    )
     app.conf.update(celery_config(settings))
     app.steps["worker"].add(OutboxSweeper)
     # The default app, not just the current one: the current app is thread-local, and the API

@@ -49,6 +49,8 @@ class Stack:
             "LLM_PROVIDER": "offline",
             "ENVIRONMENT": "test",
             "TASK_WAIT_TIMEOUT": "15",
+            # Most stacks run no Beat; the tests of the Beat heartbeat turn this on.
+            "HEALTH_BEAT_MAX_AGE_SECONDS": "0",
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }

@@ -176,6 +176,9 @@ class Settings(BaseSettings):
         default=45, ge=5, description="seconds after which an answered turn not yet stored is sent to the workers again"
     )
     outbox_sweep_interval: float = Field(default=5, gt=0, description="seconds between outbox sweeps in each worker")
+    bulk_save_consumer: bool = Field(
+        default=True, description="with a Redis broker, workers take queued single saves off the queue in bulk"
+    )
     worker_prefetch_multiplier: int = Field(default=256, ge=1, description="messages prefetched per pool process")
     retention_days: int = Field(default=30, ge=1)
     enable_retention_cleanup: bool = True

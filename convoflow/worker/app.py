@@ -12,6 +12,7 @@ from convoflow.config import Settings, get_settings
 from convoflow.db.engine import dispose_engines
 from convoflow.logging_setup import install_privacy_filters
 from convoflow.worker import telemetry  # noqa: F401  (connects the logging, request-id and metrics signals)
+from convoflow.worker.bulk_saves import BulkSaveConsumer
 from convoflow.worker.outbox_sweeper import OutboxSweeper
 from convoflow.worker.queues import DATABASE_QUEUE, QUEUES, TASK_MODULES, TASK_ROUTES
 from convoflow.worker.schedule import beat_schedule
@@ -99,6 +100,7 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
     )
     app.conf.update(celery_config(settings))
     app.steps["worker"].add(OutboxSweeper)
+    app.steps["worker"].add(BulkSaveConsumer)
     # The default app, not just the current one: the current app is thread-local, and the API
     # publishes from a thread pool where `shared_task` proxies would otherwise fall back to amqp://localhost.
     app.set_default()

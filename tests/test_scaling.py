@@ -20,7 +20,7 @@ SAVE = "celery_tasks.save_conversation_task"
 
 
 def _saves_done_by(worker: Process) -> int:
-    return len(re.findall(rf"Task {re.escape(SAVE)}\[[0-9a-f-]+\] succeeded", worker.log()))
+    return len(re.findall(r"stored turn [0-9a-f-]+", worker.log()))
 
 
 def test_two_worker_processes_consume_and_health_lists_workers_per_queue(

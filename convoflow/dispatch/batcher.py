@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import uuid
 from dataclasses import dataclass
@@ -39,7 +40,8 @@ class SaveBatcher:
     async def submit(self, turn: dict[str, Any], owner: str | None) -> str:
         """Queue one turn's save; returns its task id once the broker holds it (raises BrokerUnavailable)."""
         if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._run(), name="save-batcher")
+            # A fresh context: the runner serves every request, so it must not carry the first one's request id.
+            self._runner = asyncio.create_task(self._run(), name="save-batcher", context=contextvars.Context())
         pending = _Pending(turn=turn, owner=owner, done=asyncio.get_running_loop().create_future())
         self._queue.put_nowait(pending)
         return await pending.done

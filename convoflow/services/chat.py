@@ -15,6 +15,7 @@ from convoflow.dispatch.batcher import SaveBatcher
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
 from convoflow.observability import metrics
+from convoflow.observability.request_id import current_request_id
 from convoflow.tasks.conversations import (
     delete_conversation_history_task,
     get_conversation_history_task,
@@ -72,6 +73,7 @@ class ChatService:
             "timestamp": answered_at.isoformat(),
             "owner": owner,
             "model": result.model,
+            "request_id": current_request_id(),
         }
         task_id = await self.saves.submit(turn, owner)
         metrics.turns_answered.inc()

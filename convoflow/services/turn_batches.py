@@ -20,6 +20,8 @@ from convoflow.services.pending import record_stored
 logger = logging.getLogger(__name__)
 
 SAVE_PARAMETERS = ("user_input", "ai_response", "session_id", "turn_id", "timestamp", "status", "owner", "model")
+# Accepted but not stored: they only travel with the turn (the request id tags the worker's log lines).
+TRAVELLING_PARAMETERS = ("request_id",)
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,11 @@ def to_turn(save: QueuedSave) -> NewTurn:
     """
     if len(save.args) > len(SAVE_PARAMETERS):
         raise TypeError(f"save takes at most {len(SAVE_PARAMETERS)} arguments")
-    unknown = set(save.kwargs) - set(SAVE_PARAMETERS)
+    unknown = set(save.kwargs) - set(SAVE_PARAMETERS) - set(TRAVELLING_PARAMETERS)
     if unknown:
         raise TypeError(f"unexpected arguments: {', '.join(sorted(unknown))}")
     values: dict[str, Any] = dict(zip(SAVE_PARAMETERS, save.args, strict=False))
-    values.update(save.kwargs)
+    values.update((key, value) for key, value in save.kwargs.items() if key in SAVE_PARAMETERS)
     missing = [name for name in SAVE_PARAMETERS[:3] if name not in values]
     if missing:
         raise TypeError(f"missing arguments: {', '.join(missing)}")

@@ -12,6 +12,8 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from convoflow.config import Settings
+from convoflow.observability import metrics
+from convoflow.observability.request_id import bind_request_id, reset_request_id
 from convoflow.services import outbox
 from convoflow.services.dead_letters import record_dead_saves
 from convoflow.services.redis_client import sync_redis
@@ -46,6 +48,20 @@ class TurnOfBatch:
     request_dict: Mapping[str, Any] | None = field(default_factory=dict)
 
 
+SAVE_TASK = "celery_tasks.save_conversation_task"
+
+
+def _log_stored(by_id: Mapping[str, SaveRequest], outcome: BatchOutcome) -> None:
+    """One line per stored turn, tagged with the request id it was answered under (when it has one)."""
+    metrics.tasks.labels(task=SAVE_TASK, outcome="success").inc(len(outcome.stored))
+    for task_id, result in outcome.stored.items():
+        token = bind_request_id(by_id[task_id].kwargs.get("request_id") or None)
+        try:
+            logger.info("stored turn %s (task %s, new: %s)", result["turn_id"], task_id, result["stored"])
+        finally:
+            reset_request_id(token)
+
+
 def _leave_outbox(settings: Settings, turn_ids: list[str]) -> None:
     if not turn_ids:
         return
@@ -73,6 +89,7 @@ def settle(
         decisions.update(dict.fromkeys(outcome.stored, REQUEUE))
     else:
         decisions.update(dict.fromkeys(outcome.stored, ACK))
+        _log_stored(by_id, outcome)
 
     exhausted: dict[str, str] = {}
     for task_id in outcome.transient:
@@ -101,6 +118,7 @@ def _retry_later(task: Task[Any, Any], request: SaveRequest, retries: int) -> st
         task.backend.mark_as_retry(request.id, SaveFailed("database unavailable; retrying"))
     except (BrokerError, RedisError, OSError):
         return REQUEUE
+    metrics.tasks.labels(task=SAVE_TASK, outcome="retry").inc()
     return ACK
 
 
@@ -118,5 +136,6 @@ def _fail(
             task.backend.mark_as_failure(task_id, SaveFailed(error))
     except (RedisError, OSError):
         return dict.fromkeys(failures, REQUEUE)
+    metrics.tasks.labels(task=SAVE_TASK, outcome="failure").inc(len(failures))
     logger.error("%d saves failed for good and were kept as dead letters", len(failures))
     return dict.fromkeys(failures, ACK)

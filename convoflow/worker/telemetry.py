@@ -99,21 +99,25 @@ def _task_finished(task_id: str | None = None, task: Task[Any, Any] | None = Non
     reset_request_id(token)
 
 
+# Batched saves count each save where its fate is decided (convoflow.tasks.save_outcomes), not per batch.
+PER_SAVE_COUNTED = frozenset({"celery_tasks.save_conversation_task"})
+
+
 @task_success.connect
 def _count_success(sender: Task[Any, Any] | None = None, **_: Any) -> None:
-    if sender is not None:
+    if sender is not None and sender.name not in PER_SAVE_COUNTED:
         metrics.tasks.labels(task=sender.name, outcome="success").inc()
 
 
 @task_failure.connect
 def _count_failure(sender: Task[Any, Any] | None = None, **_: Any) -> None:
-    if sender is not None:
+    if sender is not None and sender.name not in PER_SAVE_COUNTED:
         metrics.tasks.labels(task=sender.name, outcome="failure").inc()
 
 
 @task_retry.connect
 def _count_retry(sender: Task[Any, Any] | None = None, **_: Any) -> None:
-    if sender is not None:
+    if sender is not None and sender.name not in PER_SAVE_COUNTED:
         metrics.tasks.labels(task=sender.name, outcome="retry").inc()
 
 

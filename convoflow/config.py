@@ -179,7 +179,9 @@ class Settings(BaseSettings):
     bulk_save_consumer: bool = Field(
         default=True, description="with a Redis broker, workers take queued single saves off the queue in bulk"
     )
-    worker_prefetch_multiplier: int = Field(default=256, ge=1, description="messages prefetched per pool process")
+    worker_prefetch_multiplier: int = Field(
+        default=8, ge=1, description="messages prefetched per pool process (raise it when BULK_SAVE_CONSUMER is off)"
+    )
     retention_days: int = Field(default=30, ge=1)
     enable_retention_cleanup: bool = True
     retention_cleanup_schedule: str = Field(

@@ -1,9 +1,7 @@
 """A bounded per-session list of the newest answered turns in Redis: the model's memory, fast.
 
-Beside each list sits a sorted set (scored by turn time, capped like the list) of the turn ids a worker
-has stored in the database, written by `convoflow.services.memory.mark_persisted` after the save
-committed, so the API can tell which of the newest turns are still on their way to the database
-without asking it.
+Which of them are still on their way to the database is the outbox's to say (convoflow.services.outbox):
+a turn enters it before its save is queued and leaves it once a worker has stored it.
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from convoflow.config import Settings
+from convoflow.services.outbox import turns_key
 
 RECENT_TURNS_KEEP = 50
 RECENT_TURNS_TTL_SECONDS = 86_400
@@ -25,25 +24,16 @@ def recent_capacity(settings: Settings) -> int:
     return max(RECENT_TURNS_KEEP, settings.history_turns)
 
 
-def persisted_marks_capacity(settings: Settings) -> int:
-    """Marks kept per session: more than the list holds, so no cached turn loses its mark to the cap."""
-    return 2 * recent_capacity(settings)
-
-
 def recent_key(settings: Settings, owner: str | None, session_id: str) -> str:
     return settings.redis_key("recent", owner or "-", session_id)
 
 
-def persisted_key(settings: Settings, owner: str | None, session_id: str) -> str:
-    return settings.redis_key("persisted", owner or "-", session_id)
-
-
 @dataclass(frozen=True)
 class RecentSnapshot:
-    """The cached turns of one session, newest first, and which of them the database holds."""
+    """The cached turns of one session, newest first, and which of them are not stored yet."""
 
     turns: list[dict[str, Any]]
-    persisted: frozenset[str]
+    pending: frozenset[str]
 
 
 class RecentTurns:
@@ -70,8 +60,6 @@ class RecentTurns:
             pipe.lpush(key, json.dumps(turn))
             pipe.ltrim(key, 0, self.keep - 1)
             pipe.expire(key, self.ttl_seconds)
-            # The marks must outlive the list they describe, or stored turns would look pending again.
-            pipe.expire(persisted_key(self.settings, owner, session_id), self.ttl_seconds)
             await pipe.execute()
 
     async def newest(self, owner: str | None, session_id: str, count: int) -> list[dict[str, Any]]:
@@ -82,13 +70,18 @@ class RecentTurns:
         return [json.loads(item) for item in raw]
 
     async def snapshot(self, owner: str | None, session_id: str) -> RecentSnapshot:
-        """Every cached turn of the session and the ids already stored, read in one round trip."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lrange(self._key(owner, session_id), 0, -1)
-            pipe.zrange(persisted_key(self.settings, owner, session_id), 0, -1)
-            raw_turns, raw_ids = await pipe.execute()
-        persisted = frozenset(item.decode() if isinstance(item, bytes) else str(item) for item in raw_ids)
-        return RecentSnapshot(turns=[json.loads(item) for item in raw_turns], persisted=persisted)
+        """Every cached turn of the session, and the ids of those still in the outbox (not stored yet)."""
+        turns = [json.loads(item) for item in await self.redis.lrange(self._key(owner, session_id), 0, -1)]
+        ids = list(dict.fromkeys(str(turn["turn_id"]) for turn in turns))
+        if not ids:
+            return RecentSnapshot(turns=[], pending=frozenset())
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for turn_id in ids:
+                pipe.hexists(turns_key(self.settings), turn_id)
+            waiting = await pipe.execute()
+        return RecentSnapshot(
+            turns=turns, pending=frozenset(turn_id for turn_id, found in zip(ids, waiting, strict=True) if found)
+        )
 
     async def forget(self, owner: str | None, session_id: str) -> None:
-        await self.redis.delete(self._key(owner, session_id), persisted_key(self.settings, owner, session_id))
+        await self.redis.delete(self._key(owner, session_id))

@@ -19,9 +19,10 @@ import redis.asyncio as aioredis
 
 from convoflow.config import Settings
 from convoflow.dispatch.registry import issued_task_key, issued_task_record
-from convoflow.services import memory
+from convoflow.services import memory, outbox
+from convoflow.services.redis_client import sync_redis
 from convoflow.services.turns import answered_turn
-from convoflow.tasks.conversations import save_conversation_task
+from convoflow.tasks.conversations import save_turns_task
 from convoflow.workflow import ConversationWorkflow, PriorTurn, WorkflowAnswer, build_provider
 
 CANCEL_POLL_SECONDS = 0.25
@@ -59,7 +60,7 @@ def execute(settings: Settings, run: BackgroundRun, *, on_start: Callable[[], No
 
     Raises DuplicateDelivery, RunCancelled, or ModelError when the model cannot answer.
     """
-    client = memory.redis_client(settings.redis_url)
+    client = sync_redis(settings.redis_url)
     if not client.set(claim_key(settings, run.run_id), "running", nx=True, ex=settings.task_time_limit + 60):
         raise DuplicateDelivery(run.run_id)
     try:
@@ -114,19 +115,36 @@ async def _unless(work: Awaitable[WorkflowAnswer], cancelled: Callable[[], Await
 
 
 def _queue_save(settings: Settings, run: BackgroundRun, answer: WorkflowAnswer) -> str:
-    """Queue the turn's save on the `database` queue like any other turn, and put it in the session's memory."""
-    turn = answered_turn(
-        user_input=run.user_input,
-        answer=answer.answer,
-        session_id=run.session_id,
-        turn_id=run.turn_id,
-        owner=run.owner,
-        model=answer.model,
-    )
+    """Save the turn the way the API saves its turns: registered, in the outbox, then one `save_turns` message.
+
+    Then the turn joins the session's memory. Returns the id under which GET /task shows the save.
+    """
     save_task_id = str(uuid.uuid4())
-    memory.redis_client(settings.redis_url).set(
-        issued_task_key(settings, save_task_id), issued_task_record("save", run.owner), ex=settings.result_expires
-    )
-    save_conversation_task.apply_async(kwargs=turn, task_id=save_task_id)
-    memory.remember_turn(settings, {**turn, "task_id": save_task_id})
+    turn = {
+        **answered_turn(
+            user_input=run.user_input,
+            answer=answer.answer,
+            session_id=run.session_id,
+            turn_id=run.turn_id,
+            owner=run.owner,
+            model=answer.model,
+        ),
+        "task_id": save_task_id,
+    }
+    client = sync_redis(settings.redis_url)
+    with client.pipeline(transaction=True) as pipe:
+        pipe.set(
+            issued_task_key(settings, save_task_id), issued_task_record("save", run.owner), ex=settings.result_expires
+        )
+        outbox.add_commands(pipe, settings, [turn])
+        pipe.execute()
+    try:
+        save_turns_task.apply_async(kwargs={"turns": [turn]})
+    except Exception:
+        # Not queued: the run fails, and the sweeper must not store the turn behind the client's back.
+        with client.pipeline(transaction=True) as pipe:
+            outbox.remove_commands(pipe, settings, [str(run.turn_id)])
+            pipe.execute()
+        raise
+    memory.remember_turn(settings, turn)
     return save_task_id

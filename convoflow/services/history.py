@@ -1,9 +1,10 @@
 """Read-your-writes history: the database's page merged with the session's answered turns not stored yet.
 
-A turn is answered by the API, cached in the session's Redis list, and stored later by a worker, which
-then marks it persisted (`convoflow.services.memory.mark_persisted`). A history page of one session is
-the database's page plus the cached turns without a mark (`"persisted": false`), newest first, each turn
-once: when both have a turn, the database's copy wins. Listing all sessions comes from the database only.
+An answered turn is cached in the session's Redis list and waits in the outbox until a worker has stored
+it (convoflow.services.outbox). A history page of one session is the database's page plus the cached
+turns still in the outbox (`"persisted": false`), newest first, each turn once: when both have a turn,
+the database's copy wins. A cached turn that left the outbox but is not in the database page is not
+listed (it is on another page, or was deleted). Listing all sessions comes from the database only.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def _window(snapshot: RecentSnapshot, before: uuid.UUID | None) -> _Window:
         # The anchor is older than every cached turn (the list keeps the newest), so none of them is older still.
         return _Window([], {"before_turn_id": str(before)})
     older = [turn for turn in unique.values() if _time(turn) < _time(anchor)]
-    if str(before) in snapshot.persisted:
+    if str(before) not in snapshot.pending:
         return _Window(older, {"before_turn_id": str(before)})
     # The database does not hold the anchor yet: page from its time instead.
     return _Window(older, {"before_timestamp": str(anchor["timestamp"])})
@@ -95,8 +96,8 @@ class SessionHistory:
         if session_id is None:
             stored = await self._stored(limit, None, owner, {"before_turn_id": str(before) if before else None})
             return HistoryPage(stored)
-        # Redis first, the database second: a turn marked before the snapshot was committed before it, so
-        # the database read that follows has it; a turn marked later is still listed from the cache.
+        # Redis first, the database second: a turn that left the outbox before the snapshot was committed
+        # before it, so the database read that follows has it; one still in the outbox is listed from the cache.
         snapshot = await self.recent.snapshot(owner, session_id)
         window = _window(snapshot, before)
         try:
@@ -105,11 +106,11 @@ class SessionHistory:
             if not window.cached:
                 raise
             # No worker answered: list what the cache knows rather than nothing, and say so.
-            cached = [_cached_item(turn, turn["turn_id"] in snapshot.persisted) for turn in window.cached]
+            cached = [_cached_item(turn, turn["turn_id"] not in snapshot.pending) for turn in window.cached]
             return HistoryPage(_newest_first(cached, limit), partial=True)
         merged = {str(item["turn_id"]): item for item in stored}
         for turn in window.cached:
-            if turn["turn_id"] not in snapshot.persisted and turn["turn_id"] not in merged:
+            if turn["turn_id"] in snapshot.pending and turn["turn_id"] not in merged:
                 merged[turn["turn_id"]] = _cached_item(turn, persisted=False)
         return HistoryPage(_newest_first(list(merged.values()), limit))
 

@@ -53,7 +53,7 @@ class RunService:
         or for a task that is not a run (a save is never cancelled: that would lose the turn).
         """
         issued = await self.gateway.lookup(task_id)
-        if issued is None or (owner is not None and issued.owner != owner):
+        if issued is None or not issued.visible_to(owner):
             raise NotFound(f"no task {task_id} was issued by this service (or its record expired)")
         if issued.kind != RUN_KIND:
             raise Conflict(f"only background runs (POST /runs) can be cancelled; this is a {issued.kind} task")

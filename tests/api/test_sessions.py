@@ -97,8 +97,8 @@ def test_history_pages_backwards_with_before(sqlite_stack: Stack) -> None:
     pages: list[list[str]] = []
     before: str | None = None
     while True:
-        params = {"session_id": session, "limit": 2, **({"before": before} if before else {})}
-        page = [item["turn_id"] for item in history(sqlite_stack, **params)["history"]]
+        params: dict[str, str | int] = {"session_id": session, "limit": 2, **({"before": before} if before else {})}
+        page = [item["turn_id"] for item in history(sqlite_stack, None, **params)["history"]]
         if not page:
             break
         pages.append(page)

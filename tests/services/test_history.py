@@ -1,4 +1,4 @@
-"""SessionHistory against the real Redis and a real worker: how cached and stored turns merge into pages."""
+"""SessionHistory against the real Redis and a real worker: how answered and stored turns merge into pages."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
+from convoflow.services import outbox
 from convoflow.services.history import SessionHistory
 from tests.utils.stack import Stack
 
@@ -50,12 +51,15 @@ def turn(session: str, owner: str, minute: int, label: str) -> dict[str, Any]:
 
 
 def store(stack: Stack, item: dict[str, Any]) -> None:
-    """What a worker does with a queued save: store it and mark it persisted."""
+    """What a worker does with a queued save: store the turn, then take it out of the outbox."""
     stack.call(SAVE, **item)
 
 
-async def cache(history: SessionHistory, item: dict[str, Any]) -> None:
-    """What the API does once a turn is answered: put it in the session's recent list."""
+async def answer(history: SessionHistory, item: dict[str, Any]) -> None:
+    """What the API does once a turn is answered: the turn waits in the outbox and joins the session's list."""
+    async with history.recent.redis.pipeline(transaction=True) as pipe:
+        outbox.add_commands(pipe, history.settings, [item])
+        await pipe.execute()
     await history.recent.push(item["owner"], item["session_id"], item)
 
 
@@ -69,10 +73,11 @@ async def test_a_page_merges_pending_and_stored_turns_newest_first_each_once(
     owner, session = f"o-{uuid.uuid4().hex[:8]}", "merge"
     s1, s2, s3 = (turn(session, owner, minute, f"s{minute}") for minute in (1, 2, 3))
     p4, p5 = turn(session, owner, 4, "p4"), turn(session, owner, 5, "p5")
+    await answer(history, s3)  # cached and then stored: listed once, as stored
     for item in (s1, s2, s3):
         store(sqlite_stack, item)
-    for item in (s3, p4, p5):  # s3 is cached and stored: it must be listed once, as stored
-        await cache(history, item)
+    for item in (p4, p5):
+        await answer(history, item)
 
     page = await history.page(limit=10, session_id=session, owner=owner)
 
@@ -90,7 +95,7 @@ async def test_before_pages_backwards_across_pending_and_stored_turns(
     for item in stored:
         store(sqlite_stack, item)
     for item in pending:
-        await cache(history, item)
+        await answer(history, item)
 
     first = await history.page(limit=2, session_id=session, owner=owner)
     from_pending = await history.page(
@@ -112,8 +117,8 @@ async def test_a_stored_turn_deleted_from_the_database_does_not_come_back_from_t
 ) -> None:
     owner, session = f"o-{uuid.uuid4().hex[:8]}", "deleted"
     old = turn(session, owner, 1, "old")
+    await answer(history, old)
     store(sqlite_stack, old)
-    await cache(history, old)
     # Deleted behind the cache's back, as the retention cleanup does.
     sqlite_stack.call(DELETE, session_id=session, owner=owner)
 
@@ -125,8 +130,8 @@ async def test_a_stored_turn_deleted_from_the_database_does_not_come_back_from_t
 async def test_other_owners_cached_turns_stay_out(history: SessionHistory) -> None:
     session = "shared-name"
     mine, theirs = f"o-{uuid.uuid4().hex[:8]}", f"o-{uuid.uuid4().hex[:8]}"
-    await cache(history, turn(session, theirs, 1, "theirs"))
-    await cache(history, turn(session, mine, 2, "mine"))
+    await answer(history, turn(session, theirs, 1, "theirs"))
+    await answer(history, turn(session, mine, 2, "mine"))
 
     page = await history.page(limit=10, session_id=session, owner=mine)
 

@@ -34,40 +34,44 @@ def stream(client: httpx.Client, body: dict[str, Any]) -> list[tuple[str, dict[s
         return list(sse_events(response))
 
 
-def task_status(stack: Stack, task_id: str) -> dict[str, Any]:
-    with stack.http() as client:
+def task_status(stack: Stack, task_id: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    with stack.http(headers=headers or {}) as client:
         response = client.get(f"/task/{task_id}")
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
-def wait_for_state(stack: Stack, task_id: str, *states: str, timeout: float = 60) -> dict[str, Any]:
+def wait_for_state(
+    stack: Stack, task_id: str, *states: str, timeout: float = 60, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Poll GET /task/{id} until its friendly state is one of `states`; returns that status."""
     seen: dict[str, Any] = {}
 
     def reached() -> bool:
-        seen.update(task_status(stack, task_id))
+        seen.update(task_status(stack, task_id, headers))
         return seen["state"] in states
 
     wait_until(reached, timeout, interval=0.2, what=f"task {task_id} to reach {states} (last: {seen})")
     return seen
 
 
-def history(stack: Stack, **params: Any) -> dict[str, Any]:
-    with stack.http() as client:
+def history(stack: Stack, headers: dict[str, str] | None = None, **params: Any) -> dict[str, Any]:
+    with stack.http(headers=headers or {}) as client:
         response = client.get("/history", params=params)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
-def wait_until_persisted(stack: Stack, session_id: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
+def wait_until_persisted(
+    stack: Stack, session_id: str, count: int, timeout: float = 60, headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Poll GET /history until the session shows `count` turns, all stored; returns them."""
     items: list[dict[str, Any]] = []
 
     def stored() -> bool:
-        items[:] = history(stack, session_id=session_id)["history"]
+        items[:] = history(stack, headers, session_id=session_id)["history"]
         return len(items) == count and all(item["persisted"] for item in items)
 
     wait_until(stored, timeout, interval=0.2, what=f"{count} persisted turns in {session_id}")

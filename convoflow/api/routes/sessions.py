@@ -7,24 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from convoflow.api.deps import ChatDep, GatewayDep, OwnerDep
-from convoflow.api.schemas import (
-    SESSION_ID_PATTERN,
-    DeleteSessionResponse,
-    ErrorResponse,
-    SessionsResponse,
-    SessionSummary,
-)
+from convoflow.api.responses import error_responses
+from convoflow.api.schemas import SESSION_ID_PATTERN, DeleteSessionResponse, SessionsResponse, SessionSummary
 from convoflow.errors import InvalidParameter
 from convoflow.services.sessions import decode_cursor
 from convoflow.tasks.sessions import list_sessions_task
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    422: {"model": ErrorResponse, "description": "invalid limit, cursor or session id"},
-    503: {"model": ErrorResponse, "description": "the broker or Redis is unreachable"},
-    504: {"model": ErrorResponse, "description": "no worker answered in time"},
-}
+ERRORS = error_responses(422, 502, 503, 504, described={422: "invalid limit, cursor or session id"})
 
 
 @router.get("", response_model=SessionsResponse, responses=ERRORS)
@@ -41,7 +32,8 @@ async def list_sessions(
         try:
             decode_cursor(cursor)
         except ValueError as exc:
-            raise InvalidParameter(f"cursor: {exc}") from exc
+            problem = {"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}
+            raise InvalidParameter(f"cursor: {exc}", detail=[problem]) from exc
     page = await gateway.call(
         list_sessions_task, {"limit": limit, "cursor": cursor, "owner": owner}, kind="sessions", owner=owner
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from convoflow.api.deps import ChatDep, JsonBody, OwnerDep
-from convoflow.api.schemas import ErrorResponse, RunRequest
+from convoflow.api.responses import DESCRIPTIONS
+from convoflow.api.schemas import ErrorResponse, RunRequest, ValidationErrorResponse
 from convoflow.api.sse import EventStreamResponse
 from convoflow.services.streaming import stream_turn
 
@@ -18,6 +19,16 @@ EVENTS_DESCRIPTION = """A `text/event-stream` of:
 - or `event: error` / `data: {"error", "message"}` when the model, the broker or Redis fails (nothing is saved).
 
 A client that disconnects before `done` leaves its partial answer saved with status `interrupted`."""
+
+# One event of the stream, in the shape OpenAPI 3.2 gives server-sent events; `data` is a JSON document.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["token", "done", "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "data"],
+}
 
 STREAM_EXAMPLE = (
     'event: token\ndata: {"delta":"Hello "}\n\n'
@@ -34,11 +45,20 @@ STREAM_EXAMPLE = (
     responses={
         200: {
             "description": EVENTS_DESCRIPTION,
-            "content": {"text/event-stream": {"schema": {"type": "string"}, "example": STREAM_EXAMPLE}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA, "example": STREAM_EXAMPLE}},
         },
-        415: {
-            "description": "the body is not JSON",
-            "content": {"application/json": {"schema": ErrorResponse.model_json_schema()}},
+        **{
+            code: {
+                "description": DESCRIPTIONS[code],
+                # A reference, not `model`: FastAPI would list a model under this route's text/event-stream.
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+            }
+            for code, model in (
+                (401, ErrorResponse),
+                (413, ErrorResponse),
+                (415, ErrorResponse),
+                (422, ValidationErrorResponse),
+            )
         },
     },
 )

@@ -68,3 +68,17 @@ class IdempotencyKeyInUse(ServiceError):
     status_code = 409
     code = "idempotency_key_in_use"
     headers = {"Retry-After": "1"}
+
+
+class InvalidParameter(ServiceError):
+    """A parameter that passed type checks but means nothing here (an unknown cursor, say)."""
+
+    status_code = 422
+    code = "validation_error"
+
+
+class Conflict(ServiceError):
+    """The request is valid but the thing it names is in the wrong state for it."""
+
+    status_code = 409
+    code = "conflict"

@@ -13,7 +13,7 @@ from convoflow.api.deps import RequireApiKey
 from convoflow.api.errors import install_error_handlers
 from convoflow.api.limits import BodySizeLimit, RequestHeadLimit
 from convoflow.api.responses import error_responses
-from convoflow.api.routes import docs, health, history, metrics, run, tasks
+from convoflow.api.routes import docs, health, history, metrics, run, runs, sessions, stream, tasks
 from convoflow.api.security import ApiKeyring
 from convoflow.api.telemetry import RequestTelemetry
 from convoflow.config import Settings, get_settings
@@ -22,7 +22,9 @@ from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
 from convoflow.logging_setup import configure_logging
 from convoflow.services.chat import ChatService
+from convoflow.services.history import SessionHistory
 from convoflow.services.idempotency import IdempotentRequests
+from convoflow.services.runs import RunService
 from convoflow.tasks.conversations import save_turns_task
 from convoflow.worker.app import get_celery_app
 from convoflow.workflow import ConversationWorkflow, build_provider
@@ -36,9 +38,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
     gateway = TaskGateway(settings, get_celery_app(), client)
     workflow = ConversationWorkflow(build_provider(settings), settings)
+    recent = RecentTurns(settings, client)
     app.state.gateway = gateway
     saves = SaveBatcher(gateway, save_turns_task, max_turns=settings.save_batch_size, linger=settings.api_save_linger)
-    app.state.chat = ChatService(settings, gateway, RecentTurns(settings, client), workflow, saves)
+    app.state.chat = ChatService(settings, gateway, recent, workflow, saves)
+    app.state.history = SessionHistory(settings, gateway, recent)
+    app.state.runs = RunService(gateway)
     app.state.idempotency = IdempotentRequests(settings, client)
     if not app.state.keyring.enabled:
         logger.warning("API_KEYS is not set: the API is open to anyone who can reach it")
@@ -69,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # /health and /health/live answer anyone (load balancers, orchestrators); everything else needs a key when
     # API_KEYS is set, /metrics included.
     app.include_router(health.router)
-    for module in (run, history, tasks, docs, metrics):
+    for module in (run, stream, runs, history, sessions, tasks, docs, metrics):
         app.include_router(module.router, dependencies=[RequireApiKey], responses=error_responses(401))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestHeadLimit, max_url_bytes=settings.max_url_bytes)

@@ -13,7 +13,9 @@ from convoflow.config import Settings
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.errors import Unauthorized, UnsupportedMediaType
 from convoflow.services.chat import ChatService
+from convoflow.services.history import SessionHistory
 from convoflow.services.idempotency import IdempotentRequests
+from convoflow.services.runs import RunService
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,16 @@ bearer_scheme = HTTPBearer(
 async def get_chat(request: Request) -> ChatService:
     chat: ChatService = request.app.state.chat
     return chat
+
+
+async def get_history(request: Request) -> SessionHistory:
+    history: SessionHistory = request.app.state.history
+    return history
+
+
+async def get_runs(request: Request) -> RunService:
+    runs: RunService = request.app.state.runs
+    return runs
 
 
 async def get_gateway(request: Request) -> TaskGateway:
@@ -74,6 +86,8 @@ async def require_json(request: Request) -> None:
 
 ChatDep = Annotated[ChatService, Depends(get_chat)]
 GatewayDep = Annotated[TaskGateway, Depends(get_gateway)]
+HistoryDep = Annotated[SessionHistory, Depends(get_history)]
+RunsDep = Annotated[RunService, Depends(get_runs)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 IdempotencyDep = Annotated[IdempotentRequests, Depends(get_idempotency)]
 OwnerDep = Annotated[str | None, Depends(current_owner)]

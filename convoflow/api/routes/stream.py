@@ -1,0 +1,67 @@
+"""POST /run/stream: the /run turn as server-sent events while the model writes it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from convoflow.api.deps import ChatDep, JsonBody, OwnerDep
+from convoflow.api.responses import DESCRIPTIONS
+from convoflow.api.schemas import ErrorResponse, RunRequest, ValidationErrorResponse
+from convoflow.api.sse import EventStreamResponse
+from convoflow.services.streaming import stream_turn
+
+router = APIRouter(tags=["run"])
+
+EVENTS_DESCRIPTION = """A `text/event-stream` of:
+
+- `event: token` / `data: {"delta": "..."}` as the model writes;
+- then `event: done` / `data: {"answer", "session_id", "turn_id", "task_id"}` once the turn is queued for saving;
+- or `event: error` / `data: {"error", "message"}` when the model, the broker or Redis fails (nothing is saved).
+
+A client that disconnects before `done` leaves its partial answer saved with status `interrupted`."""
+
+# One event of the stream, in the shape OpenAPI 3.2 gives server-sent events; `data` is a JSON document.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["token", "done", "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "data"],
+}
+
+STREAM_EXAMPLE = (
+    'event: token\ndata: {"delta":"Hello "}\n\n'
+    'event: done\ndata: {"answer":"Hello there.","session_id":"demo","turn_id":"...","task_id":"..."}\n\n'
+)
+
+
+@router.post(
+    "/run/stream",
+    status_code=200,
+    response_class=EventStreamResponse,
+    response_description="server-sent events",
+    dependencies=[JsonBody],
+    responses={
+        200: {
+            "description": EVENTS_DESCRIPTION,
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA, "example": STREAM_EXAMPLE}},
+        },
+        **{
+            code: {
+                "description": DESCRIPTIONS[code],
+                # A reference, not `model`: FastAPI would list a model under this route's text/event-stream.
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+            }
+            for code, model in (
+                (401, ErrorResponse),
+                (413, ErrorResponse),
+                (415, ErrorResponse),
+                (422, ValidationErrorResponse),
+            )
+        },
+    },
+)
+async def run_stream(body: RunRequest, chat: ChatDep, owner: OwnerDep) -> EventStreamResponse:
+    """Like POST /run, streamed: failures after the request was accepted arrive as an `error` event."""
+    return EventStreamResponse(stream_turn(chat, body.user_input, body.session_id, owner))

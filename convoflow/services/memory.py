@@ -1,0 +1,31 @@
+"""The workers' side of the session memory in Redis: read a session's newest turns, add a turn to it.
+
+The API reads and writes the same keys through `convoflow.dispatch.recent.RecentTurns`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from convoflow.config import Settings
+from convoflow.dispatch.recent import RECENT_TURNS_TTL_SECONDS, recent_capacity, recent_key
+from convoflow.services.redis_client import sync_redis
+
+
+def newest_turns(settings: Settings, owner: str | None, session_id: str, count: int) -> list[dict[str, Any]]:
+    """Up to `count` cached turns of the session, newest first."""
+    if count <= 0:
+        return []
+    raw = sync_redis(settings.redis_url).lrange(recent_key(settings, owner, session_id), 0, count - 1)
+    return [json.loads(item) for item in raw]  # type: ignore[union-attr]
+
+
+def remember_turn(settings: Settings, turn: dict[str, Any]) -> None:
+    """Put an answered turn (whose save is queued) at the front of its session's list."""
+    key = recent_key(settings, turn.get("owner"), str(turn["session_id"]))
+    with sync_redis(settings.redis_url).pipeline(transaction=True) as pipe:
+        pipe.lpush(key, json.dumps(turn))
+        pipe.ltrim(key, 0, recent_capacity(settings) - 1)
+        pipe.expire(key, RECENT_TURNS_TTL_SECONDS)
+        pipe.execute()

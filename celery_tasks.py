@@ -7,11 +7,15 @@ from convoflow.tasks.conversations import (
     save_conversation_task,
 )
 from convoflow.tasks.maintenance import cleanup_expired_conversations_task, init_database_task
+from convoflow.tasks.runs import run_workflow_task
+from convoflow.tasks.sessions import list_sessions_task
 
 __all__ = [
     "cleanup_expired_conversations_task",
     "delete_conversation_history_task",
     "get_conversation_history_task",
     "init_database_task",
+    "list_sessions_task",
+    "run_workflow_task",
     "save_conversation_task",
 ]

@@ -50,3 +50,17 @@ class UnsupportedMediaType(ServiceError):
 class BadRequest(ServiceError):
     status_code = 400
     code = "bad_request"
+
+
+class InvalidParameter(ServiceError):
+    """A parameter that passed type checks but means nothing here (an unknown cursor, say)."""
+
+    status_code = 422
+    code = "validation_error"
+
+
+class Conflict(ServiceError):
+    """The request is valid but the thing it names is in the wrong state for it."""
+
+    status_code = 409
+    code = "conflict"

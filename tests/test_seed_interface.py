@@ -40,8 +40,8 @@ def test_the_seeds_task_calls_work_verbatim(sqlite_stack: Stack) -> None:
     assert out["delete"] == {"success": True, "deleted": 0, "days_old": 30, "session_id": None}
 
 
-def test_the_worker_consumes_the_database_queue_without_a_q_flag(sqlite_stack: Stack) -> None:
+def test_the_worker_consumes_every_queue_without_a_q_flag(sqlite_stack: Stack) -> None:
     worker_log = sqlite_stack.processes[0].log()
-    assert ".> database" in worker_log
+    assert ".> database" in worker_log and ".> workflow" in worker_log
     replies = sqlite_stack.app.control.inspect(timeout=2).active_queues() or {}
-    assert {queue["name"] for queues in replies.values() for queue in queues} == {"database"}
+    assert {queue["name"] for queues in replies.values() for queue in queues} == {"database", "workflow"}

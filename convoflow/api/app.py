@@ -11,12 +11,14 @@ from fastapi import FastAPI
 
 from convoflow.api.errors import install_error_handlers
 from convoflow.api.limits import BodySizeLimit
-from convoflow.api.routes import health, history, run, tasks
+from convoflow.api.routes import health, history, run, runs, sessions, stream, tasks
 from convoflow.config import Settings, get_settings
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
 from convoflow.logging_setup import configure_logging
 from convoflow.services.chat import ChatService
+from convoflow.services.history import SessionHistory
+from convoflow.services.runs import RunService
 from convoflow.worker.app import get_celery_app
 from convoflow.workflow import ConversationWorkflow, build_provider
 
@@ -29,8 +31,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
     gateway = TaskGateway(settings, get_celery_app(), client)
     workflow = ConversationWorkflow(build_provider(settings), settings)
+    recent = RecentTurns(settings, client)
     app.state.gateway = gateway
-    app.state.chat = ChatService(settings, gateway, RecentTurns(settings, client), workflow)
+    app.state.chat = ChatService(settings, gateway, recent, workflow)
+    app.state.history = SessionHistory(settings, gateway, recent)
+    app.state.runs = RunService(gateway)
     logger.info("convoflow API ready: provider=%s model=%s", settings.llm_provider, settings.model_name)
     try:
         yield
@@ -49,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (run, history, tasks, health):
+    for module in (run, stream, runs, history, sessions, tasks, health):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

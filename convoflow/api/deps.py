@@ -10,11 +10,28 @@ from convoflow.config import Settings
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.errors import UnsupportedMediaType
 from convoflow.services.chat import ChatService
+from convoflow.services.history import SessionHistory
+from convoflow.services.runs import RunService
 
 
 async def get_chat(request: Request) -> ChatService:
     chat: ChatService = request.app.state.chat
     return chat
+
+
+async def get_history(request: Request) -> SessionHistory:
+    history: SessionHistory = request.app.state.history
+    return history
+
+
+async def get_runs(request: Request) -> RunService:
+    runs: RunService = request.app.state.runs
+    return runs
+
+
+async def get_owner() -> str | None:
+    """Whose conversations a request may see: the API key's name once auth is on; None (everyone's) without it."""
+    return None
 
 
 async def get_gateway(request: Request) -> TaskGateway:
@@ -37,5 +54,8 @@ async def require_json(request: Request) -> None:
 
 ChatDep = Annotated[ChatService, Depends(get_chat)]
 GatewayDep = Annotated[TaskGateway, Depends(get_gateway)]
+HistoryDep = Annotated[SessionHistory, Depends(get_history)]
+OwnerDep = Annotated[str | None, Depends(get_owner)]
+RunsDep = Annotated[RunService, Depends(get_runs)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 JsonBody = Depends(require_json)

@@ -62,13 +62,17 @@ class HistoryItem(BaseModel):
     user_input: str
     ai_response: str
     timestamp: str
-    status: str = "complete"
-    persisted: bool = True
+    status: str = Field(default="complete", description="'complete', or 'interrupted' for a stream cut short")
+    persisted: bool = Field(default=True, description="false while the turn's save is still on its way")
 
 
 class HistoryResponse(BaseModel):
     count: int
     history: list[HistoryItem]
+    partial: bool = Field(
+        default=False,
+        description="true when no worker answered in time and only turns still cached in Redis are listed",
+    )
 
 
 class DeleteHistoryResponse(BaseModel):
@@ -79,6 +83,10 @@ class DeleteHistoryResponse(BaseModel):
 class TaskStatusResponse(BaseModel):
     task_id: str
     status: str = Field(description="Celery state: PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED")
+    state: str = Field(
+        default="",
+        description="the same in plain words: queued, started, retrying, succeeded, failed, cancelled",
+    )
     result: Any = None
     error: str | None = None
 
@@ -96,3 +104,34 @@ class HealthResponse(BaseModel):
 class ErrorResponse(BaseModel):
     error: str = Field(description="stable error code")
     message: str = Field(description="what went wrong, for people")
+
+
+class SessionSummary(BaseModel):
+    session_id: str
+    turn_count: int = Field(description="stored turns of the session")
+    first_activity: str = Field(description="time of its oldest stored turn (ISO 8601, UTC)")
+    last_activity: str = Field(description="time of its newest stored turn (ISO 8601, UTC)")
+
+
+class SessionsResponse(BaseModel):
+    count: int
+    sessions: list[SessionSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class DeleteSessionResponse(BaseModel):
+    session_id: str
+    deleted: int = Field(description="turns deleted from the database")
+    task_id: str
+
+
+class RunQueuedResponse(BaseModel):
+    task_id: str = Field(description="the run's id: GET /task/{task_id}, POST /task/{task_id}/cancel")
+    session_id: str
+    turn_id: uuid.UUID = Field(description="the id the turn will have in GET /history")
+    status: str = Field(default="queued", description="always 'queued' here")
+
+
+class CancelResponse(BaseModel):
+    task_id: str
+    state: str = Field(description="'cancelled' (it had not started) or 'cancelling' (it stops within a moment)")

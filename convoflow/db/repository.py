@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, func, select, text
+from sqlalchemy import Select, Table, and_, delete, func, or_, select, text
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -85,9 +85,15 @@ def list_history(
     session_id: str | None = None,
     owner: str | None = None,
     before_turn_id: uuid.UUID | None = None,
+    before_timestamp: datetime | None = None,
 ) -> list[ConversationTurn]:
-    """Turns newest first, optionally of one session and one owner, optionally older than a given turn."""
+    """Turns newest first, optionally of one session and one owner, optionally older than a given turn.
+
+    `before_timestamp` pages from a point in time instead (a turn the database does not hold yet).
+    """
     query = _history_query(session_id, owner)
+    if before_timestamp is not None:
+        query = query.where(ConversationTurn.timestamp < before_timestamp)
     if before_turn_id is not None:
         anchor = session.execute(
             select(ConversationTurn.timestamp, ConversationTurn.id).where(ConversationTurn.turn_id == before_turn_id)
@@ -101,6 +107,49 @@ def list_history(
         )
     query = query.order_by(ConversationTurn.timestamp.desc(), ConversationTurn.id.desc()).limit(limit)
     return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """One session as the sessions listing shows it."""
+
+    session_id: str
+    turn_count: int
+    first_activity: datetime
+    last_activity: datetime
+
+
+def list_sessions(
+    session: Session,
+    *,
+    limit: int,
+    owner: str | None = None,
+    before: tuple[datetime, str] | None = None,
+) -> list[SessionSummary]:
+    """Sessions by last activity, newest first; `before` = (last_activity, session_id) of the previous page's end.
+
+    Keyset paging over the aggregate: (last_activity, session_id) orders sessions totally, so pages never
+    overlap or skip even while new turns arrive (a session that becomes active again moves to the front).
+    """
+    last_activity = func.max(ConversationTurn.timestamp)
+    query = select(
+        ConversationTurn.session_id,
+        func.count(ConversationTurn.id),
+        func.min(ConversationTurn.timestamp),
+        last_activity,
+    ).group_by(ConversationTurn.session_id)
+    if owner is not None:
+        query = query.where(ConversationTurn.owner == owner)
+    if before is not None:
+        stamp, session_id = before
+        query = query.having(
+            or_(last_activity < stamp, and_(last_activity == stamp, ConversationTurn.session_id < session_id))
+        )
+    query = query.order_by(last_activity.desc(), ConversationTurn.session_id.desc()).limit(limit)
+    return [
+        SessionSummary(session_id=row[0], turn_count=int(row[1]), first_activity=row[2], last_activity=row[3])
+        for row in session.execute(query)
+    ]
 
 
 def count_turns(session: Session, *, session_id: str | None = None, owner: str | None = None) -> int:

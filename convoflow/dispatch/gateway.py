@@ -16,6 +16,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from convoflow.config import Settings
+from convoflow.dispatch.registry import issued_task_key, issued_task_record
 from convoflow.dispatch.results import ResultWaiter
 from convoflow.errors import BrokerUnavailable, StateStoreUnavailable, TaskFailed, TaskTimedOut
 
@@ -50,10 +51,10 @@ class TaskGateway:
         self.results = ResultWaiter(app, client) if self._uses_redis_results else None
 
     def _registry_key(self, task_id: str) -> str:
-        return self.settings.redis_key("task", task_id)
+        return issued_task_key(self.settings, task_id)
 
     async def _remember(self, issued: IssuedTask) -> None:
-        record = json.dumps({"kind": issued.kind, "owner": issued.owner})
+        record = issued_task_record(issued.kind, issued.owner)
         try:
             await self.redis.set(self._registry_key(issued.task_id), record, ex=self.settings.result_expires)
         except RedisError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -13,6 +12,7 @@ from redis.exceptions import RedisError
 from convoflow.config import Settings
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
+from convoflow.services.turns import answered_turn
 from convoflow.tasks.conversations import (
     delete_conversation_history_task,
     get_conversation_history_task,
@@ -45,28 +45,39 @@ class ChatService:
     async def answer(self, user_input: str, session_id: str | None, owner: str | None = None) -> AnsweredTurn:
         """Answer `user_input`, then queue the turn's save; returns once the broker holds the save."""
         session_id = session_id or str(uuid.uuid4())
-        prior = await self._prior_turns(session_id, owner)
+        prior = await self.prior_turns(session_id, owner)
         result = await self.workflow.run(user_input, prior)
         turn_id = uuid.uuid4()
-        turn = {
-            "user_input": user_input,
-            "ai_response": result.answer,
-            "session_id": session_id,
-            "turn_id": str(turn_id),
-            "timestamp": datetime.now(UTC).isoformat(),
-            "owner": owner,
-            "model": result.model,
-        }
+        turn = answered_turn(
+            user_input=user_input,
+            answer=result.answer,
+            session_id=session_id,
+            turn_id=turn_id,
+            owner=owner,
+            model=result.model,
+        )
+        task_id = await self.record(turn)
+        return AnsweredTurn(answer=result.answer, session_id=session_id, turn_id=turn_id, task_id=task_id)
+
+    async def record(self, turn: dict[str, Any]) -> str:
+        """Queue the save of an answered turn (see `answered_turn`), then add it to the session's memory.
+
+        Returns the save task's id once the broker holds the save.
+        """
+        owner = turn.get("owner")
         task_id = await self.gateway.send(save_conversation_task, turn, kind="save", owner=owner)
         # Only a turn the broker accepted becomes part of the session's memory. Once it is queued the turn
         # will be stored, so failing to remember it must not turn the answer into an error (and a retry).
         try:
-            await self.recent.push(owner, session_id, {**turn, "task_id": task_id})
+            await self.recent.push(owner, str(turn["session_id"]), {**turn, "task_id": task_id})
         except RedisError as exc:
-            logger.warning("turn %s queued but not added to the session's memory: %s", turn_id, exc.__class__.__name__)
-        return AnsweredTurn(answer=result.answer, session_id=session_id, turn_id=turn_id, task_id=task_id)
+            logger.warning(
+                "turn %s queued but not added to the session's memory: %s", turn["turn_id"], exc.__class__.__name__
+            )
+        return task_id
 
-    async def _prior_turns(self, session_id: str, owner: str | None) -> list[PriorTurn]:
+    async def prior_turns(self, session_id: str, owner: str | None) -> list[PriorTurn]:
+        """The session's last HISTORY_TURNS turns, oldest first, as the model's memory."""
         newest = await self.recent.newest(owner, session_id, self.settings.history_turns)
         return [PriorTurn(item["user_input"], item["ai_response"]) for item in reversed(newest)]
 

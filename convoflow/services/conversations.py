@@ -46,11 +46,17 @@ def read_history(
     session_id: str | None = None,
     owner: str | None = None,
     before_turn_id: uuid.UUID | None = None,
+    before_timestamp: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """The newest `limit` turns (of a session, of an owner), newest first, as plain JSON-ready dicts."""
     with read_only(settings) as session:
         turns = repository.list_history(
-            session, limit=limit, session_id=session_id, owner=owner, before_turn_id=before_turn_id
+            session,
+            limit=limit,
+            session_id=session_id,
+            owner=owner,
+            before_turn_id=before_turn_id,
+            before_timestamp=before_timestamp,
         )
         return [turn_as_dict(turn) for turn in turns]
 

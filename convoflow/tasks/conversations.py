@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import shared_task
@@ -17,6 +18,11 @@ from convoflow.worker.batching import SettledBatches
 from convoflow.worker.queues import DATABASE_QUEUE
 
 _settings = get_settings()
+
+
+def _utc(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @shared_task(
@@ -45,6 +51,7 @@ def get_conversation_history_task(
     session_id: str | None = None,
     owner: str | None = None,
     before_turn_id: str | None = None,
+    before_timestamp: str | None = None,
 ) -> dict[str, Any]:
     history = conversations.read_history(
         get_settings(),
@@ -52,6 +59,7 @@ def get_conversation_history_task(
         session_id=session_id,
         owner=owner,
         before_turn_id=uuid.UUID(before_turn_id) if before_turn_id else None,
+        before_timestamp=_utc(before_timestamp) if before_timestamp else None,
     )
     return {"success": True, "count": len(history), "history": history}
 

@@ -14,7 +14,9 @@ from celery import Celery
 
 import convoflow.tasks.conversations
 import convoflow.tasks.health
-import convoflow.tasks.maintenance  # noqa: F401  (registers the shared tasks with every app)
+import convoflow.tasks.maintenance
+import convoflow.tasks.runs
+import convoflow.tasks.sessions  # noqa: F401  (registers the shared tasks with every app)
 from convoflow.config import Settings
 from convoflow.worker.app import create_celery_app
 from tests.utils.processes import Process, free_port, start_api, start_worker, wait_until

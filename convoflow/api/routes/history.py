@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from convoflow.api.deps import ChatDep
+from convoflow.api.deps import ChatDep, HistoryDep, OwnerDep
 from convoflow.api.schemas import SESSION_ID_PATTERN, DeleteHistoryResponse, ErrorResponse, HistoryItem, HistoryResponse
 from convoflow.errors import BadRequest
 
@@ -22,13 +23,19 @@ SessionQuery = Annotated[str | None, Query(pattern=SESSION_ID_PATTERN, max_lengt
 
 @router.get("", response_model=HistoryResponse, responses=ERRORS)
 async def read_history(
-    chat: ChatDep,
+    history: HistoryDep,
+    owner: OwnerDep,
     session_id: SessionQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="how many turns, newest first")] = 50,
+    before: Annotated[
+        uuid.UUID | None, Query(description="only turns older than this turn_id: the last one of the previous page")
+    ] = None,
 ) -> HistoryResponse:
-    page = await chat.history(limit=limit, session_id=session_id)
-    items = [HistoryItem.model_validate(item) for item in page["history"]]
-    return HistoryResponse(count=len(items), history=items)
+    """Turns newest first. With `session_id`, turns answered but not stored yet are included (`persisted: false`);
+    without it, every session's turns come from the database only."""
+    page = await history.page(limit=limit, session_id=session_id, owner=owner, before=before)
+    items = [HistoryItem.model_validate(item) for item in page.turns]
+    return HistoryResponse(count=len(items), history=items, partial=page.partial)
 
 
 @router.delete("", response_model=DeleteHistoryResponse, responses={**ERRORS, 400: {"model": ErrorResponse}})

@@ -1,0 +1,81 @@
+"""A text/event-stream response that notices a client leaving and always closes its event source."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
+import anyio
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from convoflow.services.streaming import StreamEvent
+
+logger = logging.getLogger(__name__)
+
+PING_SECONDS = 15.0
+INTERNAL_ERROR = {"error": "internal_error", "message": "internal server error"}
+
+
+def format_event(event: StreamEvent) -> bytes:
+    """`event: <name>` and one `data:` line of compact JSON (JSON escapes newlines, so one line suffices)."""
+    data = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {event.event}\ndata: {data}\n\n".encode()
+
+
+class EventStreamResponse(Response):
+    """Sends `events` as server-sent events, with a comment line as keep-alive every PING_SECONDS.
+
+    A client that disconnects is noticed by listening for `http.disconnect` (uvicorn drops writes to a
+    closed connection silently, so sending alone would not tell). The event source is then cancelled
+    and closed before this response returns, so its cleanup (saving an interrupted turn) runs now,
+    not whenever the garbage collector finalises it.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, events: AsyncGenerator[StreamEvent, None]) -> None:
+        # Like StreamingResponse: no body, so no Content-Length; X-Accel-Buffering keeps nginx from buffering.
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self.events = events
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lock = anyio.Lock()
+
+        async def send_body(chunk: bytes) -> None:
+            async with lock:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+        async with aclosing(self.events) as events, anyio.create_task_group() as group:
+
+            async def watch_disconnect() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+
+            async def keep_alive() -> None:
+                while True:
+                    await anyio.sleep(PING_SECONDS)
+                    await send_body(b": ping\n\n")
+
+            group.start_soon(watch_disconnect)
+            try:
+                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                group.start_soon(keep_alive)
+                try:
+                    async for event in events:
+                        await send_body(format_event(event))
+                except Exception as exc:
+                    if isinstance(exc, OSError):
+                        raise
+                    logger.exception("event stream failed", exc_info=exc)
+                    await send_body(format_event(StreamEvent("error", INTERNAL_ERROR)))
+                async with lock:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except OSError:
+                pass  # servers on ASGI 2.4 raise here when the client has gone
+            group.cancel_scope.cancel()

@@ -1,0 +1,132 @@
+"""Background runs on a worker: claim the run once, answer while watching for a cancel, queue the turn's save.
+
+Cancelling is cooperative so that it works on every pool (prefork, threads, gevent, solo): the API sets
+a flag in Redis, and the run looks at it before it starts, every CANCEL_POLL_SECONDS while the model
+works (the model call is then abandoned), and once more before anything is saved. A cancelled run
+saves nothing. Celery's `revoke(terminate=True)` is not used: the thread pool cannot terminate a task,
+and killing a prefork child mid-call gains nothing over the flag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from convoflow.config import Settings
+from convoflow.dispatch.registry import issued_task_key, issued_task_record
+from convoflow.services import memory
+from convoflow.services.turns import answered_turn
+from convoflow.tasks.conversations import save_conversation_task
+from convoflow.workflow import ConversationWorkflow, PriorTurn, WorkflowAnswer, build_provider
+
+CANCEL_POLL_SECONDS = 0.25
+
+
+class RunCancelled(Exception):
+    """The client cancelled the run; nothing was saved."""
+
+
+class DuplicateDelivery(Exception):
+    """Another delivery of this run's message already claimed it (the broker redelivers unacknowledged messages)."""
+
+
+@dataclass(frozen=True)
+class BackgroundRun:
+    """One queued turn: its ids are fixed when it is queued, so a retried save stores it once."""
+
+    run_id: str
+    user_input: str
+    session_id: str
+    turn_id: uuid.UUID
+    owner: str | None = None
+
+
+def cancel_key(settings: Settings, run_id: str) -> str:
+    return settings.redis_key("run", run_id, "cancel")
+
+
+def claim_key(settings: Settings, run_id: str) -> str:
+    return settings.redis_key("run", run_id, "claim")
+
+
+def execute(settings: Settings, run: BackgroundRun, *, on_start: Callable[[], None]) -> dict[str, Any]:
+    """Answer the run's input with the session's memory and queue its save; returns the run's result.
+
+    Raises DuplicateDelivery, RunCancelled, or ModelError when the model cannot answer.
+    """
+    client = memory.redis_client(settings.redis_url)
+    if not client.set(claim_key(settings, run.run_id), "running", nx=True, ex=settings.task_time_limit + 60):
+        raise DuplicateDelivery(run.run_id)
+    try:
+        if client.exists(cancel_key(settings, run.run_id)):
+            raise RunCancelled(run.run_id)
+        on_start()
+        newest = memory.newest_turns(settings, run.owner, run.session_id, settings.history_turns)
+        prior = [PriorTurn(item["user_input"], item["ai_response"]) for item in reversed(newest)]
+        answer = asyncio.run(_answer_unless_cancelled(settings, run, prior))
+        if client.exists(cancel_key(settings, run.run_id)):
+            raise RunCancelled(run.run_id)  # cancelled just as the model finished: still nothing is saved
+        save_task_id = _queue_save(settings, run, answer)
+        return {
+            "answer": answer.answer,
+            "session_id": run.session_id,
+            "turn_id": str(run.turn_id),
+            "save_task_id": save_task_id,
+            "model": answer.model,
+        }
+    finally:
+        # Whatever the outcome, a later delivery of the same message must not run the turn again.
+        client.set(claim_key(settings, run.run_id), "done", ex=settings.result_expires)
+
+
+async def _answer_unless_cancelled(settings: Settings, run: BackgroundRun, prior: list[PriorTurn]) -> WorkflowAnswer:
+    # Providers hold connection pools bound to an event loop: each run (its own loop) builds its own.
+    workflow = ConversationWorkflow(build_provider(settings), settings)
+    flags = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        return await _unless(
+            workflow.run(run.user_input, prior),
+            lambda: flags.exists(cancel_key(settings, run.run_id)),
+        )
+    finally:
+        await flags.aclose()
+
+
+async def _unless(work: Awaitable[WorkflowAnswer], cancelled: Callable[[], Awaitable[int]]) -> WorkflowAnswer:
+    """Await `work`, abandoning it with RunCancelled as soon as `cancelled()` says so."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=CANCEL_POLL_SECONDS)
+            if done:
+                return task.result()
+            if await cancelled():
+                raise RunCancelled
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def _queue_save(settings: Settings, run: BackgroundRun, answer: WorkflowAnswer) -> str:
+    """Queue the turn's save on the `database` queue like any other turn, and put it in the session's memory."""
+    turn = answered_turn(
+        user_input=run.user_input,
+        answer=answer.answer,
+        session_id=run.session_id,
+        turn_id=run.turn_id,
+        owner=run.owner,
+        model=answer.model,
+    )
+    save_task_id = str(uuid.uuid4())
+    memory.redis_client(settings.redis_url).set(
+        issued_task_key(settings, save_task_id), issued_task_record("save", run.owner), ex=settings.result_expires
+    )
+    save_conversation_task.apply_async(kwargs=turn, task_id=save_task_id)
+    memory.remember_turn(settings, {**turn, "task_id": save_task_id})
+    return save_task_id

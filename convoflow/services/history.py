@@ -1,0 +1,125 @@
+"""Read-your-writes history: the database's page merged with the session's answered turns not stored yet.
+
+A turn is answered by the API, cached in the session's Redis list, and stored later by a worker, which
+then marks it persisted (`convoflow.services.memory.mark_persisted`). A history page of one session is
+the database's page plus the cached turns without a mark (`"persisted": false`), newest first, each turn
+once: when both have a turn, the database's copy wins. Listing all sessions comes from the database only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from convoflow.config import Settings
+from convoflow.dispatch.gateway import TaskGateway
+from convoflow.dispatch.recent import RecentSnapshot, RecentTurns
+from convoflow.errors import BrokerUnavailable, TaskTimedOut
+from convoflow.tasks.conversations import get_conversation_history_task
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """Turns newest first; `partial` when the database did not answer and only cached turns are listed."""
+
+    turns: list[dict[str, Any]]
+    partial: bool = False
+
+
+def _time(item: dict[str, Any]) -> datetime:
+    stamp = datetime.fromisoformat(str(item["timestamp"]))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def _cached_item(turn: dict[str, Any], persisted: bool) -> dict[str, Any]:
+    return {
+        "id": None,
+        "turn_id": turn["turn_id"],
+        "session_id": turn["session_id"],
+        "user_input": turn["user_input"],
+        "ai_response": turn["ai_response"],
+        "timestamp": turn["timestamp"],
+        "status": turn.get("status", "complete"),
+        "persisted": persisted,
+    }
+
+
+def _newest_first(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    return sorted(items, key=lambda item: (_time(item), item["id"] or 0), reverse=True)[:limit]
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Which cached turns fall on the requested page, and how to ask the database for the rest of it."""
+
+    cached: list[dict[str, Any]]
+    db_before: dict[str, str | None]
+
+
+def _window(snapshot: RecentSnapshot, before: uuid.UUID | None) -> _Window:
+    unique: dict[str, dict[str, Any]] = {}
+    for turn in snapshot.turns:  # newest first; a redelivered run may have cached a turn twice
+        unique.setdefault(str(turn["turn_id"]), turn)
+    if before is None:
+        return _Window(list(unique.values()), {})
+    anchor = unique.get(str(before))
+    if anchor is None:
+        # The anchor is older than every cached turn (the list keeps the newest), so none of them is older still.
+        return _Window([], {"before_turn_id": str(before)})
+    older = [turn for turn in unique.values() if _time(turn) < _time(anchor)]
+    if str(before) in snapshot.persisted:
+        return _Window(older, {"before_turn_id": str(before)})
+    # The database does not hold the anchor yet: page from its time instead.
+    return _Window(older, {"before_timestamp": str(anchor["timestamp"])})
+
+
+class SessionHistory:
+    """Pages of history as a client that has just been answered expects them."""
+
+    def __init__(self, settings: Settings, gateway: TaskGateway, recent: RecentTurns) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        self.recent = recent
+
+    async def page(
+        self,
+        *,
+        limit: int,
+        session_id: str | None = None,
+        owner: str | None = None,
+        before: uuid.UUID | None = None,
+    ) -> HistoryPage:
+        """Up to `limit` turns newest first, older than turn `before` when given."""
+        if session_id is None:
+            stored = await self._stored(limit, None, owner, {"before_turn_id": str(before) if before else None})
+            return HistoryPage(stored)
+        # Redis first, the database second: a turn marked before the snapshot was committed before it, so
+        # the database read that follows has it; a turn marked later is still listed from the cache.
+        snapshot = await self.recent.snapshot(owner, session_id)
+        window = _window(snapshot, before)
+        try:
+            stored = await self._stored(limit, session_id, owner, window.db_before)
+        except (TaskTimedOut, BrokerUnavailable):
+            if not window.cached:
+                raise
+            # No worker answered: list what the cache knows rather than nothing, and say so.
+            cached = [_cached_item(turn, turn["turn_id"] in snapshot.persisted) for turn in window.cached]
+            return HistoryPage(_newest_first(cached, limit), partial=True)
+        merged = {str(item["turn_id"]): item for item in stored}
+        for turn in window.cached:
+            if turn["turn_id"] not in snapshot.persisted and turn["turn_id"] not in merged:
+                merged[turn["turn_id"]] = _cached_item(turn, persisted=False)
+        return HistoryPage(_newest_first(list(merged.values()), limit))
+
+    async def _stored(
+        self, limit: int, session_id: str | None, owner: str | None, before: dict[str, str | None]
+    ) -> list[dict[str, Any]]:
+        result = await self.gateway.call(
+            get_conversation_history_task,
+            {"limit": limit, "session_id": session_id, "owner": owner, **before},
+            kind="history",
+            owner=owner,
+        )
+        return list(result["history"])

@@ -1,0 +1,56 @@
+"""The background run task: answer a turn on the `workflow` queue, then save it through the `database` queue."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from celery import Task, shared_task, states
+from celery.exceptions import Ignore
+
+from convoflow.config import get_settings
+from convoflow.services import background_runs
+from convoflow.worker.queues import WORKFLOW_QUEUE
+from convoflow.workflow import ModelError
+
+
+class RunFailed(Exception):
+    """The run could not answer; the message is safe to show (no secrets, no user text)."""
+
+
+# acks_late is off: a run can outlast the broker's visibility timeout, and a redelivered message would ask
+# the model twice; the claim in `execute` drops such duplicates, and the run reports STARTED itself once
+# it holds the claim (track_started would let a duplicate overwrite a finished run's state).
+@shared_task(
+    bind=True,
+    name="convoflow.run_workflow",
+    queue=WORKFLOW_QUEUE,
+    acks_late=False,
+    track_started=False,
+    throws=(RunFailed,),
+)
+def run_workflow_task(
+    self: Task[Any, Any], user_input: str, session_id: str, turn_id: str, owner: str | None = None
+) -> dict[str, Any]:
+    """Run the workflow on `user_input` in `session_id`; returns the answer and the id of the queued save."""
+    run = background_runs.BackgroundRun(
+        run_id=str(self.request.id),
+        user_input=user_input,
+        session_id=session_id,
+        turn_id=uuid.UUID(turn_id),
+        owner=owner,
+    )
+    try:
+        return {
+            "success": True,
+            **background_runs.execute(
+                get_settings(), run, on_start=lambda: self.update_state(state=states.STARTED, meta={})
+            ),
+        }
+    except background_runs.DuplicateDelivery:
+        raise Ignore() from None
+    except background_runs.RunCancelled:
+        self.backend.mark_as_revoked(run.run_id, reason="cancelled by the client", request=self.request)
+        raise Ignore() from None
+    except ModelError as exc:
+        raise RunFailed(f"the language model did not answer: {exc}") from None

@@ -62,14 +62,15 @@ class RunService:
             return friendly_state(status.status)
         if status.status in states.READY_STATES:
             raise Conflict(f"the run has already {friendly_state(status.status)}", state=friendly_state(status.status))
-        # The flag first: it reaches a worker that starts the run later, which a revoke broadcast does not.
+        # The flag reaches every worker, also one that starts later (a revoke broadcast does not).
         await self.gateway.redis.set(cancel_key(self.settings, task_id), "1", ex=self.settings.result_expires)
-        app = self.gateway.app
-        await anyio.to_thread.run_sync(lambda: app.control.revoke(task_id))
         if status.status != states.PENDING:
-            return "cancelling"
-        # Not started: say so at once. A worker that takes the message later sees the flag and skips it.
+            return "cancelling"  # the running run sees the flag within CANCEL_POLL_SECONDS
+        # Not started: say so at once. A worker holding the message drops it on the revoke; one that gets
+        # it later sees the flag and skips it.
+        app = self.gateway.app
         reason = "cancelled by the client before it started"
+        await anyio.to_thread.run_sync(lambda: app.control.revoke(task_id))
         await anyio.to_thread.run_sync(lambda: app.backend.mark_as_revoked(task_id, reason=reason))
         logger.info("run %s cancelled before it started", task_id)
         return friendly_state(states.REVOKED)

@@ -1,6 +1,5 @@
 """The OpenAI-compatible provider against a real local HTTP server speaking the chat-completions protocol."""
 
-import json
 import socket
 from typing import Any
 
@@ -9,10 +8,10 @@ from pytest_httpserver import HTTPServer
 
 from convoflow.config import Settings
 from convoflow.workflow import ConversationWorkflow, ModelError, PriorTurn, build_provider
+from tests.utils.model_server import COMPLETIONS, completion, sent_bodies, sse
 
 pytestmark = pytest.mark.anyio
 
-COMPLETIONS = "/v1/chat/completions"
 API_KEY = "sk-test-secret"
 
 
@@ -30,40 +29,6 @@ def openai_settings(base_url: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
-
-
-def completion(content: str) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "test-model",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
-            }
-        ],
-    }
-
-
-def sse(*pieces: str) -> str:
-    chunks = [
-        {
-            "id": "chatcmpl-1",
-            "object": "chat.completion.chunk",
-            "created": 1,
-            "model": "test-model",
-            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
-        }
-        for piece in pieces
-    ]
-    return "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
-
-
-def sent_bodies(httpserver: HTTPServer) -> list[dict[str, Any]]:
-    return [json.loads(request.get_data()) for request, _ in httpserver.log]
 
 
 async def test_run_sends_system_prompt_prior_turns_in_order_and_new_input(

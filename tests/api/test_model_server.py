@@ -1,0 +1,169 @@
+"""The API against a real HTTP server speaking OpenAI chat completions: memory, isolation, streaming, failures."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from tests.conftest import make_stack
+from tests.utils.conversations import history, stream, wait_for_state, wait_until_persisted
+from tests.utils.model_server import COMPLETIONS, completion, echo_last_user_message, sent_bodies, sse
+from tests.utils.services import RedisTarget
+from tests.utils.stack import Stack, running
+
+SYSTEM_PROMPT = "You are terse."
+
+
+@pytest.fixture(scope="module")
+def model_stack(
+    make_httpserver: HTTPServer, sqlite_url: str, redis_target: RedisTarget, log_dir: Path
+) -> Iterator[Stack]:
+    """API and worker whose model is the test's HTTP server; two retries, quickly."""
+    stack = make_stack(
+        "model-server",
+        redis_target,
+        sqlite_url,
+        log_dir,
+        LLM_PROVIDER="openai",
+        LLM_MODEL="test-model",
+        OPENAI_BASE_URL=make_httpserver.url_for("/v1"),
+        OPENAI_API_KEY="sk-test-key",
+        LLM_MAX_RETRIES="2",
+        LLM_RETRY_MIN_SECONDS="0.01",
+        LLM_RETRY_MAX_SECONDS="0.02",
+        SYSTEM_PROMPT=SYSTEM_PROMPT,
+    )
+    with running(stack, worker_args=("-c", "1")) as live:
+        yield live
+
+
+def test_the_model_gets_the_sessions_earlier_turns_and_never_another_sessions(
+    httpserver: HTTPServer, model_stack: Stack
+) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_handler(echo_last_user_message)
+    mine, other = f"mine-{uuid.uuid4()}", f"other-{uuid.uuid4()}"
+    with model_stack.http() as client:
+        first = client.post("/run", json={"user_input": "Capital of Italy?", "session_id": mine}).json()
+        client.post("/run", json={"user_input": "Something else", "session_id": other})
+        second = client.post("/run", json={"user_input": "And of France?", "session_id": mine}).json()
+
+    assert (first["answer"], second["answer"]) == ("echo: Capital of Italy?", "echo: And of France?")
+    bodies = sent_bodies(httpserver)
+    assert [body["messages"] for body in bodies] == [
+        [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "Capital of Italy?"}],
+        [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "Something else"}],
+        [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": "Capital of Italy?"},
+            {"role": "assistant", "content": "echo: Capital of Italy?"},
+            {"role": "user", "content": "And of France?"},
+        ],
+    ]
+    assert all(body["model"] == "test-model" for body in bodies)
+
+
+def test_stream_relays_the_models_chunks_as_tokens_and_saves_the_answer(
+    httpserver: HTTPServer, model_stack: Stack
+) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(
+        sse("Hel", "lo ", "world."), content_type="text/event-stream"
+    )
+    session = f"stream-{uuid.uuid4()}"
+    with model_stack.http() as client:
+        events = stream(client, {"user_input": "greet me", "session_id": session})
+
+    assert events[:-1] == [("token", {"delta": "Hel"}), ("token", {"delta": "lo "}), ("token", {"delta": "world."})]
+    assert events[-1][0] == "done" and events[-1][1]["answer"] == "Hello world."
+    [body] = sent_bodies(httpserver)
+    assert body["stream"] is True
+    assert body["messages"][-1] == {"role": "user", "content": "greet me"}
+    [turn] = wait_until_persisted(model_stack, session, 1)
+    assert turn["ai_response"] == "Hello world."
+
+
+def test_run_retries_after_a_5xx_and_answers(httpserver: HTTPServer, model_stack: Stack) -> None:
+    httpserver.expect_oneshot_request(COMPLETIONS, method="POST").respond_with_json({"error": {}}, status=503)
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("Recovered."))
+    with model_stack.http() as client:
+        response = client.post("/run", json={"user_input": "hello"})
+    assert response.status_code == 200, response.text
+    assert response.json()["answer"] == "Recovered."
+    assert len(httpserver.log) == 2
+
+
+def test_stream_retries_after_a_5xx_before_the_first_token(httpserver: HTTPServer, model_stack: Stack) -> None:
+    httpserver.expect_oneshot_request(COMPLETIONS, method="POST").respond_with_json({"error": {}}, status=502)
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(
+        sse("Back ", "again."), content_type="text/event-stream"
+    )
+    with model_stack.http() as client:
+        events = stream(client, {"user_input": "hello"})
+    assert events[-1][0] == "done" and events[-1][1]["answer"] == "Back again."
+    assert len(httpserver.log) == 2
+
+
+@pytest.fixture
+def failing_model(httpserver: HTTPServer) -> HTTPServer:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json({"error": {"message": "boom"}}, status=500)
+    return httpserver
+
+
+def test_a_model_that_keeps_failing_gives_502(failing_model: HTTPServer, model_stack: Stack) -> None:
+    session = f"fail-{uuid.uuid4()}"
+    with model_stack.http() as client:
+        response = client.post("/run", json={"user_input": "hello", "session_id": session})
+    assert response.status_code == 502
+    body = response.json()
+    assert body["error"] == "model_unavailable"
+    assert "HTTP 500 after 3 attempts" in body["message"]
+    assert "sk-test-key" not in response.text
+    assert len(failing_model.log) == 3
+    assert history(model_stack, session_id=session)["count"] == 0
+
+
+def test_a_model_that_keeps_failing_ends_the_stream_with_an_error_event(
+    failing_model: HTTPServer, model_stack: Stack
+) -> None:
+    session = f"fail-stream-{uuid.uuid4()}"
+    with model_stack.http() as client:
+        events = stream(client, {"user_input": "hello", "session_id": session})
+    [(name, data)] = events
+    assert name == "error"
+    assert data["error"] == "model_unavailable"
+    assert "HTTP 500 after 3 attempts" in data["message"]
+    assert history(model_stack, session_id=session)["count"] == 0
+
+
+def test_a_background_run_fails_with_the_models_error(failing_model: HTTPServer, model_stack: Stack) -> None:
+    session = f"fail-run-{uuid.uuid4()}"
+    with model_stack.http() as client:
+        queued = client.post("/runs", json={"user_input": "hello", "session_id": session}).json()
+    status = wait_for_state(model_stack, queued["task_id"], "failed")
+    assert status["status"] == "FAILURE"
+    assert status["result"] is None
+    assert "the language model did not answer: model endpoint returned HTTP 500 after 3 attempts" in status["error"]
+    assert "sk-test-key" not in status["error"]
+    assert history(model_stack, session_id=session)["count"] == 0
+
+
+def test_a_background_run_sends_the_sessions_memory_and_saves_its_turn(
+    httpserver: HTTPServer, model_stack: Stack
+) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_handler(echo_last_user_message)
+    session = f"run-mem-{uuid.uuid4()}"
+    with model_stack.http() as client:
+        client.post("/run", json={"user_input": "one", "session_id": session})
+        queued = client.post("/runs", json={"user_input": "two", "session_id": session}).json()
+    status = wait_for_state(model_stack, queued["task_id"], "succeeded")
+    assert status["result"]["answer"] == "echo: two"
+    assert sent_bodies(httpserver)[-1]["messages"][1:] == [
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "echo: one"},
+        {"role": "user", "content": "two"},
+    ]
+    newest, _ = wait_until_persisted(model_stack, session, 2)
+    assert (newest["turn_id"], newest["ai_response"]) == (queued["turn_id"], "echo: two")

@@ -1,0 +1,119 @@
+"""POST /run/stream through the real API: tokens, the saved turn, clients that leave, failures as events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_stack
+from tests.utils.conversations import history, sse_events, stream, wait_until_persisted
+from tests.utils.processes import free_port, wait_until
+from tests.utils.services import RedisTarget
+from tests.utils.stack import Stack
+
+
+def test_stream_sends_tokens_then_done_and_saves_the_joined_deltas(sqlite_stack: Stack) -> None:
+    session = f"stream-{uuid.uuid4()}"
+    with sqlite_stack.http() as client:
+        events = stream(client, {"user_input": "tell me something", "session_id": session})
+
+    names = [name for name, _ in events]
+    assert names[-1] == "done" and set(names[:-1]) == {"token"} and len(names) > 3
+    deltas = "".join(data["delta"] for name, data in events if name == "token")
+    done = events[-1][1]
+    assert set(done) == {"answer", "session_id", "turn_id", "task_id"}
+    assert done["answer"] == deltas and "tell me something" in deltas
+    assert done["session_id"] == session
+    [turn] = wait_until_persisted(sqlite_stack, session, 1)
+    assert (turn["turn_id"], turn["ai_response"], turn["status"]) == (done["turn_id"], deltas, "complete")
+
+
+def test_stream_without_session_id_starts_a_new_session(sqlite_stack: Stack) -> None:
+    with sqlite_stack.http() as client:
+        events = stream(client, {"user_input": "hi"})
+    assert uuid.UUID(events[-1][1]["session_id"])
+
+
+def test_a_streamed_turn_is_remembered_by_the_next_turn(sqlite_stack: Stack) -> None:
+    session = f"stream-mem-{uuid.uuid4()}"
+    with sqlite_stack.http() as client:
+        stream(client, {"user_input": "first", "session_id": session})
+        second = client.post("/run", json={"user_input": "second", "session_id": session}).json()
+    assert "remember 1 earlier turn" in second["answer"]
+
+
+@pytest.mark.parametrize("body", [{"user_input": ""}, {"user_input": "hi", "session_id": "bad id"}, {}])
+def test_stream_rejects_invalid_bodies_with_422_before_streaming(sqlite_stack: Stack, body: dict[str, str]) -> None:
+    with sqlite_stack.http() as client:
+        response = client.post("/run/stream", json=body)
+    assert response.status_code == 422
+    assert response.json()["error"] == "validation_error"
+
+
+def test_stream_rejects_a_body_that_is_not_json_with_415(sqlite_stack: Stack) -> None:
+    with sqlite_stack.http() as client:
+        response = client.post("/run/stream", content=b"user_input=hi", headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415
+
+
+def test_a_client_leaving_mid_stream_leaves_the_partial_answer_saved_as_interrupted(
+    split_pools_stack: Stack,
+) -> None:
+    stack = split_pools_stack
+    session = f"leave-{uuid.uuid4()}"
+    received: list[str] = []
+    with (
+        stack.http() as client,
+        client.stream("POST", "/run/stream", json={"user_input": "a long answer please", "session_id": session}) as r,
+    ):
+        for name, data in sse_events(r):
+            assert name == "token"
+            received.append(data["delta"])
+            if len(received) == 3:
+                break  # closing the response here closes the connection mid-stream
+
+    [turn] = wait_until_persisted(stack, session, 1)
+    assert turn["status"] == "interrupted"
+    assert turn["ai_response"].startswith("".join(received))
+    assert "(I remember" not in turn["ai_response"]  # the answer's end was never produced
+    assert turn["user_input"] == "a long answer please"
+
+
+def test_the_next_turn_remembers_an_interrupted_turn(split_pools_stack: Stack) -> None:
+    stack = split_pools_stack
+    session = f"leave-mem-{uuid.uuid4()}"
+    with (
+        stack.http() as client,
+        client.stream("POST", "/run/stream", json={"user_input": "cut me off", "session_id": session}) as r,
+    ):
+        next(sse_events(r))
+
+    def listed() -> bool:
+        return bool(history(stack, session_id=session)["count"] == 1)
+
+    wait_until(listed, 30, what="the interrupted turn in history")
+    with stack.http() as client:
+        answer = client.post("/run", json={"user_input": "go on", "session_id": session}).json()["answer"]
+    assert "remember 1 earlier turn" in answer
+
+
+@pytest.fixture(scope="module")
+def api_without_redis(sqlite_url: str, log_dir: Path) -> Iterator[Stack]:
+    stack = make_stack("stream-no-redis", RedisTarget("127.0.0.1", free_port(), None), sqlite_url, log_dir)
+    stack.start_api()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_stream_reports_an_unreachable_redis_as_an_error_event(api_without_redis: Stack) -> None:
+    with api_without_redis.http() as client:
+        events = stream(client, {"user_input": "hello", "session_id": "down"})
+    [(name, data)] = events
+    assert name == "error"
+    assert data["error"] == "redis_unavailable"
+    assert f"127.0.0.1:{api_without_redis.redis_port}" in data["message"]

@@ -1,0 +1,130 @@
+"""SessionHistory against the real Redis and a real worker: how cached and stored turns merge into pages."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from convoflow.dispatch.gateway import TaskGateway
+from convoflow.dispatch.recent import RecentTurns
+from convoflow.services.history import SessionHistory
+from tests.utils.stack import Stack
+
+pytestmark = pytest.mark.anyio
+
+SAVE = "celery_tasks.save_conversation_task"
+DELETE = "celery_tasks.delete_conversation_history_task"
+BASE = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def history(sqlite_stack: Stack) -> AsyncIterator[SessionHistory]:
+    settings = sqlite_stack.settings
+    client = aioredis.Redis.from_url(settings.redis_url)
+    gateway = TaskGateway(settings, sqlite_stack.app, client)
+    try:
+        yield SessionHistory(settings, gateway, RecentTurns(settings, client))
+    finally:
+        await gateway.close()
+
+
+def turn(session: str, owner: str, minute: int, label: str) -> dict[str, Any]:
+    return {
+        "user_input": f"q-{label}",
+        "ai_response": f"a-{label}",
+        "session_id": session,
+        "turn_id": str(uuid.uuid4()),
+        "timestamp": (BASE + timedelta(minutes=minute)).isoformat(),
+        "owner": owner,
+        "model": "offline-echo",
+        "status": "complete",
+    }
+
+
+def store(stack: Stack, item: dict[str, Any]) -> None:
+    """What a worker does with a queued save: store it and mark it persisted."""
+    stack.call(SAVE, **item)
+
+
+async def cache(history: SessionHistory, item: dict[str, Any]) -> None:
+    """What the API does once a turn is answered: put it in the session's recent list."""
+    await history.recent.push(item["owner"], item["session_id"], item)
+
+
+def labels(turns: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    return [(str(item["user_input"]).removeprefix("q-"), bool(item["persisted"])) for item in turns]
+
+
+async def test_a_page_merges_pending_and_stored_turns_newest_first_each_once(
+    history: SessionHistory, sqlite_stack: Stack
+) -> None:
+    owner, session = f"o-{uuid.uuid4().hex[:8]}", "merge"
+    s1, s2, s3 = (turn(session, owner, minute, f"s{minute}") for minute in (1, 2, 3))
+    p4, p5 = turn(session, owner, 4, "p4"), turn(session, owner, 5, "p5")
+    for item in (s1, s2, s3):
+        store(sqlite_stack, item)
+    for item in (s3, p4, p5):  # s3 is cached and stored: it must be listed once, as stored
+        await cache(history, item)
+
+    page = await history.page(limit=10, session_id=session, owner=owner)
+
+    assert page.partial is False
+    assert labels(page.turns) == [("p5", False), ("p4", False), ("s3", True), ("s2", True), ("s1", True)]
+    assert [item["id"] is None for item in page.turns] == [True, True, False, False, False]
+
+
+async def test_before_pages_backwards_across_pending_and_stored_turns(
+    history: SessionHistory, sqlite_stack: Stack
+) -> None:
+    owner, session = f"o-{uuid.uuid4().hex[:8]}", "paging"
+    stored = [turn(session, owner, minute, f"s{minute}") for minute in (1, 2, 3)]
+    pending = [turn(session, owner, minute, f"p{minute}") for minute in (4, 5)]
+    for item in stored:
+        store(sqlite_stack, item)
+    for item in pending:
+        await cache(history, item)
+
+    first = await history.page(limit=2, session_id=session, owner=owner)
+    from_pending = await history.page(
+        limit=2, session_id=session, owner=owner, before=uuid.UUID(first.turns[-1]["turn_id"])
+    )
+    from_stored = await history.page(
+        limit=2, session_id=session, owner=owner, before=uuid.UUID(from_pending.turns[-1]["turn_id"])
+    )
+    mid_cache = await history.page(limit=2, session_id=session, owner=owner, before=uuid.UUID(pending[1]["turn_id"]))
+
+    assert labels(first.turns) == [("p5", False), ("p4", False)]
+    assert labels(from_pending.turns) == [("s3", True), ("s2", True)]
+    assert labels(from_stored.turns) == [("s1", True)]
+    assert labels(mid_cache.turns) == [("p4", False), ("s3", True)]
+
+
+async def test_a_stored_turn_deleted_from_the_database_does_not_come_back_from_the_cache(
+    history: SessionHistory, sqlite_stack: Stack
+) -> None:
+    owner, session = f"o-{uuid.uuid4().hex[:8]}", "deleted"
+    old = turn(session, owner, 1, "old")
+    store(sqlite_stack, old)
+    await cache(history, old)
+    # Deleted behind the cache's back, as the retention cleanup does.
+    sqlite_stack.call(DELETE, session_id=session, owner=owner)
+
+    page = await history.page(limit=10, session_id=session, owner=owner)
+
+    assert page.turns == []
+
+
+async def test_other_owners_cached_turns_stay_out(history: SessionHistory) -> None:
+    session = "shared-name"
+    mine, theirs = f"o-{uuid.uuid4().hex[:8]}", f"o-{uuid.uuid4().hex[:8]}"
+    await cache(history, turn(session, theirs, 1, "theirs"))
+    await cache(history, turn(session, mine, 2, "mine"))
+
+    page = await history.page(limit=10, session_id=session, owner=mine)
+
+    assert labels(page.turns) == [("mine", False)]

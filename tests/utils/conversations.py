@@ -1,0 +1,74 @@
+"""Client-side helpers for the conversation endpoints: read server-sent events, poll tasks and history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from tests.utils.processes import wait_until
+from tests.utils.stack import Stack
+
+
+def sse_events(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(event, data) pairs as they arrive; keep-alive comments are skipped."""
+    event, data = "message", ""
+    for line in response.iter_lines():
+        if line.startswith(":"):
+            continue
+        if line.startswith("event:"):
+            event = line.removeprefix("event:").strip()
+        elif line.startswith("data:"):
+            data += line.removeprefix("data:").strip()
+        elif line == "" and data:
+            yield event, json.loads(data)
+            event, data = "message", ""
+
+
+def stream(client: httpx.Client, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    with client.stream("POST", "/run/stream", json=body) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return list(sse_events(response))
+
+
+def task_status(stack: Stack, task_id: str) -> dict[str, Any]:
+    with stack.http() as client:
+        response = client.get(f"/task/{task_id}")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def wait_for_state(stack: Stack, task_id: str, *states: str, timeout: float = 60) -> dict[str, Any]:
+    """Poll GET /task/{id} until its friendly state is one of `states`; returns that status."""
+    seen: dict[str, Any] = {}
+
+    def reached() -> bool:
+        seen.update(task_status(stack, task_id))
+        return seen["state"] in states
+
+    wait_until(reached, timeout, interval=0.2, what=f"task {task_id} to reach {states} (last: {seen})")
+    return seen
+
+
+def history(stack: Stack, **params: Any) -> dict[str, Any]:
+    with stack.http() as client:
+        response = client.get("/history", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def wait_until_persisted(stack: Stack, session_id: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
+    """Poll GET /history until the session shows `count` turns, all stored; returns them."""
+    items: list[dict[str, Any]] = []
+
+    def stored() -> bool:
+        items[:] = history(stack, session_id=session_id)["history"]
+        return len(items) == count and all(item["persisted"] for item in items)
+
+    wait_until(stored, timeout, interval=0.2, what=f"{count} persisted turns in {session_id}")
+    return items

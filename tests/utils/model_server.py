@@ -1,0 +1,53 @@
+"""A real HTTP server speaking OpenAI chat completions (pytest-httpserver): responses and what it was sent."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+COMPLETIONS = "/v1/chat/completions"
+
+
+def completion(content: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "test-model",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+
+
+def sse(*pieces: str) -> str:
+    """A streamed completion: one chunk per piece, then [DONE]."""
+    chunks = [
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "test-model",
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+        }
+        for piece in pieces
+    ]
+    return "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
+
+
+def sent_bodies(httpserver: HTTPServer) -> list[dict[str, Any]]:
+    return [json.loads(request.get_data()) for request, _ in httpserver.log]
+
+
+def echo_last_user_message(request: Request) -> Response:
+    """A model that answers `echo: <the newest user message>`."""
+    messages = json.loads(request.get_data())["messages"]
+    last = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+    return Response(json.dumps(completion(f"echo: {last}")), content_type="application/json")

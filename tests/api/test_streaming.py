@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_stack
 from tests.utils.conversations import history, sse_events, stream, wait_until_persisted
-from tests.utils.processes import free_port, wait_until
-from tests.utils.services import RedisTarget
+from tests.utils.processes import wait_until
 from tests.utils.stack import Stack
 
 
@@ -98,22 +94,3 @@ def test_the_next_turn_remembers_an_interrupted_turn(split_pools_stack: Stack) -
     with stack.http() as client:
         answer = client.post("/run", json={"user_input": "go on", "session_id": session}).json()["answer"]
     assert "remember 1 earlier turn" in answer
-
-
-@pytest.fixture(scope="module")
-def api_without_redis(sqlite_url: str, log_dir: Path) -> Iterator[Stack]:
-    stack = make_stack("stream-no-redis", RedisTarget("127.0.0.1", free_port(), None), sqlite_url, log_dir)
-    stack.start_api()
-    try:
-        yield stack
-    finally:
-        stack.stop()
-
-
-def test_stream_reports_an_unreachable_redis_as_an_error_event(api_without_redis: Stack) -> None:
-    with api_without_redis.http() as client:
-        events = stream(client, {"user_input": "hello", "session_id": "down"})
-    [(name, data)] = events
-    assert name == "error"
-    assert data["error"] == "redis_unavailable"
-    assert f"127.0.0.1:{api_without_redis.redis_port}" in data["message"]

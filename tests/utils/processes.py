@@ -111,5 +111,9 @@ def start_api(env: Mapping[str, str], log_dir: Path, port: int, name: str = "api
         except httpx.HTTPError:
             return False
 
-    wait_until(ready, 30, what="the API to answer")
+    try:
+        wait_until(ready, 30, what="the API to answer")
+    except BaseException:
+        process.stop()  # not yet known to any Stack: nobody else would ever stop it
+        raise
     return process

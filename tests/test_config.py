@@ -84,8 +84,10 @@ def test_celery_config_is_json_utc_late_ack_with_result_expiry() -> None:
     assert config["timezone"] == "UTC" and config["enable_utc"] is True
     assert config["result_expires"] == 3600
     assert config["task_acks_late"] is True and config["task_reject_on_worker_lost"] is True
-    assert {queue.name for queue in config["task_queues"]} == {"database"}
-    assert all(route["queue"] == "database" for route in config["task_routes"].values())
+    assert {queue.name for queue in config["task_queues"]} == {"database", "workflow"}
+    routes = config["task_routes"]
+    assert routes.pop("convoflow.run_workflow") == {"queue": "workflow"}
+    assert all(route["queue"] == "database" for route in routes.values())
 
 
 def test_retention_schedule_is_configurable_and_can_be_switched_off() -> None:

@@ -1,8 +1,10 @@
 """Queue names and task routes: database tasks go to `database` (as the seed says), workflow runs to `workflow`.
 
 A worker started without `-Q` consumes every queue in QUEUES, so `celery -A celery_app worker` handles both;
-in production the `workflow` queue (I/O-bound model calls) suits a thread pool of its own:
-`celery -A celery_app worker -Q workflow -P threads -c 8` beside `celery -A celery_app worker -Q database`.
+in production the `workflow` queue (I/O-bound model calls, seconds each) suits a thread pool of its own that
+takes one run per thread at a time (the default prefetch suits batched saves, not runs):
+`celery -A celery_app worker -Q workflow -P threads -c 8 --prefetch-multiplier 1 -n workflow@%h`
+beside `celery -A celery_app worker -Q database -n database@%h`.
 """
 
 from __future__ import annotations

@@ -97,7 +97,10 @@ def test_a_queued_run_is_cancelled_at_once_and_never_runs_later(no_workflow_work
     assert (status["status"], status["state"]) == ("REVOKED", "cancelled")
 
     # A workflow worker that starts now never heard the revoke broadcast; the flag still stops the run.
-    stack.start_worker("-Q", "workflow", "-P", "threads", "-c", "2", "-n", "workflow@%h", name="late-workflow-worker")
+    stack.start_worker(
+        "-Q", "workflow", "-P", "threads", "-c", "2", "--prefetch-multiplier", "1", "-n", "workflow@%h",
+        name="late-workflow-worker",
+    )  # fmt: skip
     wait_for_state(stack, kept["task_id"], "succeeded")
     assert task_status(stack, cancelled["task_id"])["state"] == "cancelled"
     assert history(stack, session_id=session)["count"] == 0

@@ -19,12 +19,15 @@ pytestmark = pytest.mark.anyio
 
 SAVE = "celery_tasks.save_conversation_task"
 DELETE = "celery_tasks.delete_conversation_history_task"
-BASE = datetime(2026, 6, 1, tzinfo=UTC)
+# Recent: the database is shared with tests that delete turns older than a few days.
+BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
 
 @pytest.fixture
 async def history(sqlite_stack: Stack) -> AsyncIterator[SessionHistory]:
     settings = sqlite_stack.settings
+    # The history task object resolves its app at send time: make it this stack's, not the last one built.
+    sqlite_stack.app.set_default()
     client = aioredis.Redis.from_url(settings.redis_url)
     gateway = TaskGateway(settings, sqlite_stack.app, client)
     try:

@@ -10,6 +10,8 @@ from tests.utils.stack import Stack
 SAVE = "celery_tasks.save_conversation_task"
 LIST = "convoflow.list_sessions"
 HISTORY = "celery_tasks.get_conversation_history_task"
+# Recent: other tests delete turns older than a few days from the same databases.
+RECENT = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 
 
 def _save(stack: Stack, session: str, owner: str, at: datetime) -> str:
@@ -20,7 +22,7 @@ def _save(stack: Stack, session: str, owner: str, at: datetime) -> str:
 
 def test_sessions_are_listed_newest_activity_first_with_counts_and_bounds(stack: Stack) -> None:
     owner = f"o-{uuid.uuid4().hex[:8]}"
-    base = datetime(2026, 3, 1, tzinfo=UTC)
+    base = RECENT
     for minute in (0, 5):
         _save(stack, "older", owner, base + timedelta(minutes=minute))
     for minute in (1, 2, 9):
@@ -49,7 +51,7 @@ def test_sessions_are_listed_newest_activity_first_with_counts_and_bounds(stack:
 
 def test_cursor_pages_cover_every_session_once_even_with_equal_last_activity(stack: Stack) -> None:
     owner = f"o-{uuid.uuid4().hex[:8]}"
-    same = datetime(2026, 4, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    same = RECENT.replace(microsecond=123456)
     names = [f"s{index}" for index in range(5)]
     for name in names:
         _save(stack, name, owner, same)
@@ -69,7 +71,7 @@ def test_cursor_pages_cover_every_session_once_even_with_equal_last_activity(sta
 
 def test_history_pages_backwards_from_a_point_in_time(stack: Stack) -> None:
     owner = f"o-{uuid.uuid4().hex[:8]}"
-    base = datetime(2026, 5, 1, tzinfo=UTC)
+    base = RECENT
     for minute in range(4):
         _save(stack, "timeline", owner, base + timedelta(minutes=minute))
 

@@ -69,7 +69,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the benchmark)")
     args = parser.parse_args()
     ensure_wrk()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     log_dir = Path(tempfile.mkdtemp(prefix="convoflow-bench-"))
     seconds = 3 if args.quick else 10

@@ -94,7 +94,7 @@ def slow_model(stack: BenchStack, seconds: int = 15, connections: int = 500, lat
 def history_latency(stack: BenchStack, seconds: int = 8) -> dict[str, Any]:
     """GET /history of 50 turns through the queue, one client at a time; and the same SELECT done directly."""
     stack.worker("--concurrency=2")
-    api, url = stack.api()
+    _api, url = stack.api()
     session = "history-bench"
     try:
         with httpx.Client(base_url=url, timeout=30) as client:

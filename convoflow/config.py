@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     max_session_id_length: int = Field(default=128, ge=8, le=128)
     max_request_bytes: int = Field(default=1_000_000, ge=1024, description="largest request body accepted")
     task_wait_timeout: float = Field(default=10.0, gt=0, description="seconds the API waits for a read task")
+    flower_public_url: str = Field(
+        default="",
+        description="Flower's address as browsers reach it, linked from the web page (empty: port 5555 of its host)",
+    )
 
     # --- Redis: broker, result backend and the API's small shared state ----------------------
     redis_host: str = "localhost"

@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from convoflow.api.errors import install_error_handlers
 from convoflow.api.limits import BodySizeLimit
-from convoflow.api.routes import health, history, run, runs, sessions, stream, tasks
+from convoflow.api.routes import health, history, run, runs, sessions, stream, tasks, web
 from convoflow.config import Settings, get_settings
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
@@ -19,6 +20,7 @@ from convoflow.logging_setup import configure_logging
 from convoflow.services.chat import ChatService
 from convoflow.services.history import SessionHistory
 from convoflow.services.runs import RunService
+from convoflow.web import STATIC_DIR
 from convoflow.worker.app import get_celery_app
 from convoflow.workflow import ConversationWorkflow, build_provider
 
@@ -56,5 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (run, stream, runs, history, sessions, tasks, health):
         app.include_router(module.router)
+    # The web page and its files are open: they hold no data, the page's script sends the API key.
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

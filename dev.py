@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -20,6 +21,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".convoflow-installed"
+FROM_TERMINAL = tuple(getattr(signal, name) for name in ("SIGINT", "SIGHUP") if hasattr(signal, name))
 
 USAGE = """usage: python3 dev.py COMMAND [ARGS...]
 
@@ -52,7 +54,19 @@ def ensure_venv(extras: str = "dev") -> None:
 
 
 def run(argv: list[str]) -> int:
-    return subprocess.call(argv, cwd=ROOT)
+    """Run `argv` and return its exit code; Ctrl-C is the child's to handle (the launcher stops its services)."""
+    with subprocess.Popen(argv, cwd=ROOT) as process:
+        # The terminal sends Ctrl-C (and SIGHUP) to the child as well: ignoring them here lets the child shut
+        # down in order instead of being killed half-way. A SIGTERM sent to this process alone is passed on.
+        previous = {sig: signal.getsignal(sig) for sig in (*FROM_TERMINAL, signal.SIGTERM)}
+        for sig in FROM_TERMINAL:
+            signal.signal(sig, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda signum, _frame: process.send_signal(signum))
+        try:
+            return process.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def command_test(args: list[str]) -> int:

@@ -10,6 +10,7 @@ class ServiceError(Exception):
 
     status_code = 500
     code = "internal_error"
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -52,6 +53,21 @@ class BadRequest(ServiceError):
     code = "bad_request"
 
 
+class Unauthorized(ServiceError):
+    status_code = 401
+    code = "unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="convoflow"'}
+
+
+class IdempotencyKeyReused(ServiceError):
+    status_code = 422
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInUse(ServiceError):
+    status_code = 409
+    code = "idempotency_key_in_use"
+    headers = {"Retry-After": "1"}
 class InvalidParameter(ServiceError):
     """A parameter that passed type checks but means nothing here (an unknown cursor, say)."""
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
-FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+from celery._state import get_current_task
+
+from convoflow.observability.request_id import current_request_id
+
+FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s [%(request_id)s]: %(message)s"
 
 
 # Result fields that identify a turn without revealing what anyone said.
@@ -26,6 +32,21 @@ def summarise_result(value: Any) -> Any:
     return kept
 
 
+TEXT_ARGUMENTS = frozenset({"user_input", "ai_response", "turns"})
+
+
+def describe_arguments(kwargs: dict[str, Any]) -> str:
+    """A task's keyword arguments as Flower and the logs may show them: sizes instead of conversation text."""
+    shown = []
+    for key, value in kwargs.items():
+        if key in TEXT_ARGUMENTS and isinstance(value, str | list):
+            unit = "items" if isinstance(value, list) else "chars"
+            shown.append(f"{key!r}: <{len(value)} {unit}>")
+        else:
+            shown.append(f"{key!r}: {value!r}")
+    return "{" + ", ".join(shown) + "}"
+
+
 class RedactTaskResults(logging.Filter):
     """Celery logs each task's return value at INFO; ours can hold conversation text, so summarise it."""
 
@@ -41,14 +62,55 @@ def install_privacy_filters() -> None:
         trace_logger.addFilter(RedactTaskResults())
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Plain, readable lines on stderr; idempotent."""
+class RequestContext(logging.Filter):
+    """Stamps every record with the current request id and, inside a task, the task's id and name."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id() or "-"
+        task = get_current_task()
+        record.task_id = getattr(task.request, "id", None) if task else None
+        record.task_name = task.name if task else None
+        return True
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line with a fixed set of fields.
+
+    Only these fields leave the process: a record's `args` and `extra` (Celery puts task arguments there)
+    never do, so conversation text cannot slip into the logs through them.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "process": record.processName,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", "-")
+        if request_id != "-":
+            entry["request_id"] = request_id
+        task_id = getattr(record, "task_id", None)
+        if task_id:
+            entry["task_id"] = task_id
+            entry["task_name"] = getattr(record, "task_name", None)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str | int = "INFO", log_format: str = "text") -> None:
+    """Readable lines (or JSON lines) on stderr for the API, the workers and Beat; idempotent."""
     root = logging.getLogger()
-    if not any(getattr(handler, "_convoflow", False) for handler in root.handlers):
+    handler = next((h for h in root.handlers if getattr(h, "_convoflow", False)), None)
+    if handler is None:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(FORMAT))
         handler._convoflow = True  # type: ignore[attr-defined]
+        handler.addFilter(RequestContext())
         root.addHandler(handler)
+    handler.setFormatter(JsonLines() if log_format == "json" else logging.Formatter(FORMAT))
     root.setLevel(level)
     # Third-party chatter that would log request details at INFO.
     for noisy in ("httpx", "httpcore", "openai", "dashscope"):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.utils.auth import PREVIOUS_KEYS, api_keys_setting
 from tests.utils.services import (
     RedisTarget,
     create_database,
@@ -81,6 +82,7 @@ def make_stack(name: str, redis_target: RedisTarget, database_url: str, log_dir:
         database_url=database_url,
         log_dir=log_dir,
         extra_env=dict(env),
+        redis_password=redis_target.password,
     )
 
 
@@ -95,4 +97,24 @@ def stack(backend: str, database_url: str, redis_target: RedisTarget, log_dir: P
 def sqlite_stack(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
     """A running stack on SQLite, for tests where the database does not matter."""
     with running(make_stack("sqlite-main", redis_target, sqlite_url, log_dir)) as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def keyed_sqlite_url(run_id: str) -> Iterator[str]:
+    yield from _database("sqlite", f"k{run_id}")
+
+
+@pytest.fixture(scope="session")
+def keyed_stack(keyed_sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
+    """A running stack with API_KEYS (and API_KEYS_PREVIOUS) from tests.utils.auth, on its own SQLite database."""
+    stack = make_stack(
+        "keyed",
+        redis_target,
+        keyed_sqlite_url,
+        log_dir,
+        API_KEYS=api_keys_setting(),
+        API_KEYS_PREVIOUS=api_keys_setting(PREVIOUS_KEYS),
+    )
+    with running(stack) as live:
         yield live

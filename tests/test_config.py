@@ -102,3 +102,86 @@ def test_retention_schedule_is_configurable_and_can_be_switched_off() -> None:
         == 2.5
     )
     assert celery_config(settings(enable_retention_cleanup=False))["beat_schedule"] == {}
+
+
+def test_api_keys_are_parsed_into_names_and_keys() -> None:
+    s = settings(api_keys=" alice:k-1 , bob:k/2+= ")
+    assert s.api_key_table == {"alice": "k-1", "bob": "k/2+="}
+    assert settings().api_key_table == {}
+
+
+@pytest.mark.parametrize(
+    "api_keys",
+    [
+        "alice",  # no key
+        "alice:",  # empty key
+        ":key",  # empty name
+        "alice:k1,,bob:k2",  # empty entry
+        "alice:k1,alice:k2",  # duplicate name
+        "alice:same,bob:same",  # one key for two names
+        "al ice:k1",  # name with a space
+        "alice:k 1",  # key with a space
+        "alice:k\u00e91",  # key a client cannot send as a bearer token
+    ],
+)
+def test_malformed_api_keys_are_refused(api_keys: str) -> None:
+    with pytest.raises(ValidationError, match="API_KEYS"):
+        settings(api_keys=api_keys)
+
+
+@pytest.mark.parametrize(
+    "key", ["changeme", "change-me-please-now", "short-but-real", "x" * 32, "your-api-key-here-123"]
+)
+def test_production_refuses_placeholder_api_keys(key: str) -> None:
+    with pytest.raises(ValidationError, match="placeholder"):
+        settings(environment="production", api_keys=f"alice:{key}")
+    assert settings(environment="development", api_keys=f"alice:{key}").api_key_table == {"alice": key}
+
+
+def test_production_accepts_random_api_keys_and_flower_passwords() -> None:
+    s = settings(
+        environment="production",
+        api_keys="alice:9fQ2xLr7Tk1ZpV4sWc8N,bob:Jm3Hq6Yb0Ue5Ra2Ki9Lo",
+        flower_basic_auth="ops:u7#Kd9!pQ2@xV5zR",
+    )
+    assert set(s.api_key_table) == {"alice", "bob"}
+    assert s.flower_basic_auth_list == ["ops:u7#Kd9!pQ2@xV5zR"]
+
+
+@pytest.mark.parametrize("value", ["ops", "ops:", "ops:a b", "ops:pw,ops:pw2", "o:p,q:p"])
+def test_malformed_flower_basic_auth_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError, match="FLOWER_BASIC_AUTH"):
+        settings(flower_basic_auth=value)
+
+
+def test_production_refuses_a_placeholder_flower_password() -> None:
+    with pytest.raises(ValidationError, match="FLOWER_BASIC_AUTH"):
+        settings(environment="production", flower_basic_auth="admin:changeme")
+
+
+def test_refused_secrets_are_not_echoed_in_the_error() -> None:
+    with pytest.raises(ValidationError) as refused:
+        settings(environment="production", api_keys="alice:changeme-secret-value", redis_password="hunter2-redis")
+    assert "changeme-secret-value" not in str(refused.value)
+    assert "hunter2-redis" not in str(refused.value)
+
+
+def test_secrets_stay_out_of_the_settings_repr() -> None:
+    s = settings(api_keys="alice:key-in-repr", flower_basic_auth="ops:pw-in-repr", redis_password="redis-in-repr")
+    assert not {"key-in-repr", "pw-in-repr", "redis-in-repr"} & set(repr(s).replace("'", " ").split())
+    assert "in-repr" not in repr(s)
+
+
+def test_previous_api_keys_map_to_current_names() -> None:
+    s = settings(api_keys="alice:new-key", api_keys_previous="alice:old-key")
+    assert s.previous_api_key_table == {"alice": "old-key"}
+
+
+@pytest.mark.parametrize(
+    ("current", "previous"),
+    [("alice:new-key", "bob:old-key"), ("alice:same-key", "alice:same-key"), ("alice:new-key", "alice")],
+    ids=["unknown-name", "key-still-current", "malformed"],
+)
+def test_inconsistent_previous_api_keys_are_refused(current: str, previous: str) -> None:
+    with pytest.raises(ValidationError, match="API_KEYS_PREVIOUS"):
+        settings(api_keys=current, api_keys_previous=previous)

@@ -10,16 +10,23 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from convoflow.api.deps import RequireApiKey
 from convoflow.api.errors import install_error_handlers
-from convoflow.api.limits import BodySizeLimit
-from convoflow.api.routes import health, history, run, runs, sessions, stream, tasks, web
+from convoflow.api.limits import BodySizeLimit, RequestHeadLimit
+from convoflow.api.responses import error_responses
+from convoflow.api.routes import docs, health, history, metrics, run, runs, sessions, stream, tasks, web
+from convoflow.api.security import ApiKeyring
+from convoflow.api.telemetry import RequestTelemetry
 from convoflow.config import Settings, get_settings
+from convoflow.dispatch.batcher import SaveBatcher
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
 from convoflow.logging_setup import configure_logging
 from convoflow.services.chat import ChatService
 from convoflow.services.history import SessionHistory
+from convoflow.services.idempotency import IdempotentRequests
 from convoflow.services.runs import RunService
+from convoflow.tasks.conversations import save_turns_task
 from convoflow.web import STATIC_DIR
 from convoflow.worker.app import get_celery_app
 from convoflow.workflow import ConversationWorkflow, build_provider
@@ -35,31 +42,47 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     workflow = ConversationWorkflow(build_provider(settings), settings)
     recent = RecentTurns(settings, client)
     app.state.gateway = gateway
-    app.state.chat = ChatService(settings, gateway, recent, workflow)
+    saves = SaveBatcher(gateway, save_turns_task, max_turns=settings.save_batch_size, linger=settings.api_save_linger)
+    app.state.chat = ChatService(settings, gateway, recent, workflow, saves)
     app.state.history = SessionHistory(settings, gateway, recent)
     app.state.runs = RunService(gateway)
+    app.state.idempotency = IdempotentRequests(settings, client)
+    if not app.state.keyring.enabled:
+        logger.warning("API_KEYS is not set: the API is open to anyone who can reach it")
     logger.info("convoflow API ready: provider=%s model=%s", settings.llm_provider, settings.model_name)
     try:
         yield
     finally:
+        await saves.close()
         await gateway.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = FastAPI(
         title="convoflow",
         summary="Chat turns answered by an LLM workflow, kept in SQL by Celery workers.",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by routes.docs instead, behind the API key like every other endpoint.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
+    app.state.keyring = ApiKeyring(settings.api_key_table, settings.previous_api_key_table)
     install_error_handlers(app)
-    for module in (run, stream, runs, history, sessions, tasks, health):
-        app.include_router(module.router)
-    # The web page and its files are open: they hold no data, the page's script sends the API key.
+    # /health and /health/live answer anyone (load balancers, orchestrators), and so do the web page and its files
+    # (they hold no data: the page's script sends the key); everything else needs a key when API_KEYS is set,
+    # /metrics included.
+    app.include_router(health.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (run, stream, runs, history, sessions, tasks, docs, metrics):
+        app.include_router(module.router, dependencies=[RequireApiKey], responses=error_responses(401))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestHeadLimit, max_url_bytes=settings.max_url_bytes)
+    # Outermost: refused requests get an id and are counted too.
+    app.add_middleware(RequestTelemetry)
     return app

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as BrokerError
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from convoflow.config import get_settings
@@ -17,6 +17,13 @@ from convoflow.errors import ServiceError
 from convoflow.workflow import ModelError
 
 logger = logging.getLogger(__name__)
+
+# What FastAPI says when reading the JSON body failed other than with a JSONDecodeError.
+FASTAPI_BODY_PARSE_FAILURE = "There was an error parsing the body"
+UNPARSABLE_BODY = (
+    "the body could not be parsed as JSON: it must be UTF-8, nested less than about 1000 levels deep, "
+    "with numbers of at most 4300 digits"
+)
 
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
@@ -31,7 +38,9 @@ def _describe(error: dict[str, Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, **exc.details), status_code=exc.status_code)
+        return JSONResponse(
+            error_body(exc.code, exc.message, **exc.details), status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(ModelError)
     async def _model_error(_: Request, exc: ModelError) -> JSONResponse:
@@ -44,6 +53,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RedisError)
     async def _redis_error(_: Request, exc: RedisError) -> JSONResponse:
         address = get_settings().redis_address
+        if isinstance(exc, AuthenticationError):
+            logger.warning("Redis at %s refused the credentials: %s", address, exc.__class__.__name__)
+            message = f"Redis at {address} refused the credentials (check REDIS_PASSWORD); try again shortly"
+            return JSONResponse(error_body("redis_unavailable", message), status_code=503)
         logger.warning("Redis unreachable at %s: %s", address, exc.__class__.__name__)
         return JSONResponse(
             error_body("redis_unavailable", f"Redis is unreachable at {address}; try again shortly"), status_code=503
@@ -67,6 +80,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == FASTAPI_BODY_PARSE_FAILURE:
+            # json.loads gave up for another reason than a syntax error: nesting too deep, a number too long, ...
+            problem = {"loc": ["body"], "msg": UNPARSABLE_BODY, "type": "json_invalid"}
+            return JSONResponse(
+                error_body("validation_error", f"body: {UNPARSABLE_BODY}", detail=[problem]), status_code=422
+            )
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)

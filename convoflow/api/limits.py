@@ -1,4 +1,8 @@
-"""ASGI middleware that refuses request bodies over MAX_REQUEST_BYTES with a JSON 413."""
+"""ASGI middleware that refuses oversized requests with a JSON error before any route sees them.
+
+Requests beyond the HTTP server's own parser limits (about 64 KiB of request line or headers for
+uvicorn's httptools) never reach the app: uvicorn answers those with a plain-text 400 itself.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,46 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+MAX_HEADER_BYTES = 32 * 1024
+
 
 class BodyTooLarge(Exception):
     pass
+
+
+async def refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": code, "message": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestHeadLimit:
+    """Refuses a request target (path and query) over `max_url_bytes` with 414, big header blocks with 431."""
+
+    def __init__(self, app: ASGIApp, max_url_bytes: int, max_header_bytes: int = MAX_HEADER_BYTES) -> None:
+        self.app = app
+        self.max_url_bytes = max_url_bytes
+        self.max_header_bytes = max_header_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            target = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
+            if target > self.max_url_bytes:
+                message = f"the request target (path and query) is limited to {self.max_url_bytes} bytes"
+                await refuse(send, 414, "uri_too_long", message)
+                return
+            headers = sum(len(name) + len(value) for name, value in scope.get("headers") or [])
+            if headers > self.max_header_bytes:
+                message = f"request headers are limited to {self.max_header_bytes} bytes in all"
+                await refuse(send, 431, "headers_too_large", message)
+                return
+        await self.app(scope, receive, send)
 
 
 class BodySizeLimit:
@@ -50,14 +91,4 @@ class BodySizeLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"error": "request_too_large", "message": f"request bodies are limited to {self.max_bytes} bytes"}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await refuse(send, 413, "request_too_large", f"request bodies are limited to {self.max_bytes} bytes")

@@ -94,6 +94,7 @@ class TaskStatusResponse(BaseModel):
 class CheckResult(BaseModel):
     ok: bool
     detail: str
+    data: dict[str, Any] = Field(default_factory=dict, description="the figures behind the verdict")
 
 
 class HealthResponse(BaseModel):
@@ -101,11 +102,27 @@ class HealthResponse(BaseModel):
     checks: dict[str, CheckResult]
 
 
+class LivenessResponse(BaseModel):
+    status: str = Field(description="always 'alive': the process answers")
+
+
 class ErrorResponse(BaseModel):
+    """Every error answer: a stable code and a message; some add fields (e.g. `task_id`)."""
+
+    model_config = ConfigDict(extra="allow")
+
     error: str = Field(description="stable error code")
     message: str = Field(description="what went wrong, for people")
 
 
+class ValidationProblem(BaseModel):
+    loc: list[str | int] = Field(description="where: 'body', 'query', 'path' or 'header', then the field")
+    msg: str
+    type: str
+
+
+class ValidationErrorResponse(ErrorResponse):
+    detail: list[ValidationProblem] = Field(description="one entry per invalid field")
 class SessionSummary(BaseModel):
     session_id: str
     turn_count: int = Field(description="stored turns of the session")

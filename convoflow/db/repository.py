@@ -161,16 +161,12 @@ def count_turns(session: Session, *, session_id: str | None = None, owner: str |
     return int(session.scalar(query) or 0)
 
 
-def delete_batch_older_than(session: Session, cutoff: datetime, batch_size: int) -> int:
-    """Delete at most `batch_size` turns older than `cutoff`; returns how many went."""
-    ids = list(
-        session.scalars(
-            select(ConversationTurn.id)
-            .where(ConversationTurn.timestamp < cutoff)
-            .order_by(ConversationTurn.id)
-            .limit(batch_size)
-        )
-    )
+def delete_batch_older_than(session: Session, cutoff: datetime, batch_size: int, owner: str | None = None) -> int:
+    """Delete at most `batch_size` turns older than `cutoff` (of one owner, when given); returns how many went."""
+    query = select(ConversationTurn.id).where(ConversationTurn.timestamp < cutoff)
+    if owner is not None:
+        query = query.where(ConversationTurn.owner == owner)
+    ids = list(session.scalars(query.order_by(ConversationTurn.id).limit(batch_size)))
     if not ids:
         return 0
     session.execute(delete(ConversationTurn).where(ConversationTurn.id.in_(ids)))

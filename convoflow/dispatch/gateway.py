@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -19,6 +20,8 @@ from convoflow.config import Settings
 from convoflow.dispatch.registry import issued_task_key, issued_task_record
 from convoflow.dispatch.results import ResultWaiter
 from convoflow.errors import BrokerUnavailable, StateStoreUnavailable, TaskFailed, TaskTimedOut
+from convoflow.logging_setup import describe_arguments
+from convoflow.services import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,10 @@ class IssuedTask:
     task_id: str
     kind: str
     owner: str | None
+
+    def visible_to(self, owner: str | None) -> bool:
+        """An open service (no owner) sees every task; a caller with an API key only its own."""
+        return owner is None or self.owner == owner
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,19 @@ class TaskGateway:
                 f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
             ) from exc
 
+    async def _remember_many(self, issued: list[IssuedTask], outbox_turns: list[dict[str, Any]]) -> None:
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for item in issued:
+                    record = json.dumps({"kind": item.kind, "owner": item.owner})
+                    pipe.set(self._registry_key(item.task_id), record, ex=self.settings.result_expires)
+                outbox.add_commands(pipe, self.settings, outbox_turns)
+                await pipe.execute()
+        except RedisError as exc:
+            raise StateStoreUnavailable(
+                f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
+            ) from exc
+
     async def lookup(self, task_id: str) -> IssuedTask | None:
         try:
             record = await self.redis.get(self._registry_key(task_id))
@@ -75,7 +95,8 @@ class TaskGateway:
         return IssuedTask(task_id=task_id, kind=str(data.get("kind", "")), owner=data.get("owner"))
 
     def _publish(self, task: Task[Any, Any], kwargs: dict[str, Any], task_id: str, options: dict[str, Any]) -> None:
-        task.apply_async(kwargs=kwargs, task_id=task_id, **options)
+        # kwargsrepr is what Flower shows: sizes, never conversation text.
+        task.apply_async(kwargs=kwargs, task_id=task_id, kwargsrepr=describe_arguments(kwargs), **options)  # type: ignore[call-arg]
 
     async def send(
         self,
@@ -85,11 +106,13 @@ class TaskGateway:
         kind: str,
         owner: str | None = None,
         task_id: str | None = None,
+        register: bool = True,
         **options: Any,
     ) -> str:
         """Queue `task`; returns its id once the broker has it. Raises BrokerUnavailable when it cannot."""
         task_id = task_id or str(uuid.uuid4())
-        await self._remember(IssuedTask(task_id=task_id, kind=kind, owner=owner))
+        if register:
+            await self._remember(IssuedTask(task_id=task_id, kind=kind, owner=owner))
         try:
             # kombu's publish is blocking I/O with bounded retries (task_publish_retry_policy).
             await anyio.to_thread.run_sync(self._publish, task, kwargs, task_id, options)
@@ -99,6 +122,27 @@ class TaskGateway:
                 f"the message broker is unreachable ({self._broker_address()}); nothing was queued, try again"
             ) from exc
         return task_id
+
+    async def send_turns(self, task: Task[Any, Any], turns: list[dict[str, Any]], owners: list[str | None]) -> str:
+        """Queue one message carrying several turns, each with its own `task_id` (and owner).
+
+        Each turn's task id is remembered, so GET /task/{id} answers for it like for any other task, and
+        each turn goes into the outbox in the same Redis transaction, before the message is published.
+        """
+        issued = [
+            IssuedTask(task_id=str(turn["task_id"]), kind="save", owner=owner)
+            for turn, owner in zip(turns, owners, strict=True)
+        ]
+        await self._remember_many(issued, turns)
+        try:
+            return await self.send(task, {"turns": turns}, kind="save-batch", register=False)
+        except BrokerUnavailable:
+            # The client hears 503 for these turns: they must not be stored behind its back by the sweeper.
+            with contextlib.suppress(RedisError):
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    outbox.remove_commands(pipe, self.settings, [str(turn["turn_id"]) for turn in turns])
+                    await pipe.execute()
+            raise
 
     async def call(
         self,

@@ -10,13 +10,14 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from convoflow.config import Settings
+from convoflow.dispatch.batcher import SaveBatcher
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
+from convoflow.observability import metrics
 from convoflow.services.turns import answered_turn
 from convoflow.tasks.conversations import (
     delete_conversation_history_task,
     get_conversation_history_task,
-    save_conversation_task,
 )
 from convoflow.workflow import ConversationWorkflow, PriorTurn
 
@@ -30,17 +31,31 @@ class AnsweredTurn:
     turn_id: uuid.UUID
     task_id: str
 
+    def as_json(self) -> dict[str, str]:
+        return {
+            "answer": self.answer,
+            "session_id": self.session_id,
+            "turn_id": str(self.turn_id),
+            "task_id": self.task_id,
+        }
+
 
 class ChatService:
     """Runs the workflow for a turn and hands everything that touches the database to the workers."""
 
     def __init__(
-        self, settings: Settings, gateway: TaskGateway, recent: RecentTurns, workflow: ConversationWorkflow
+        self,
+        settings: Settings,
+        gateway: TaskGateway,
+        recent: RecentTurns,
+        workflow: ConversationWorkflow,
+        saves: SaveBatcher,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
         self.recent = recent
         self.workflow = workflow
+        self.saves = saves
 
     async def answer(self, user_input: str, session_id: str | None, owner: str | None = None) -> AnsweredTurn:
         """Answer `user_input`, then queue the turn's save; returns once the broker holds the save."""
@@ -65,7 +80,9 @@ class ChatService:
         Returns the save task's id once the broker holds the save.
         """
         owner = turn.get("owner")
-        task_id = await self.gateway.send(save_conversation_task, turn, kind="save", owner=owner)
+        task_id = await self.saves.submit(turn, owner)
+        metrics.turns_answered.inc()
+        logger.info("turn %s answered by %s; save queued as task %s", turn["turn_id"], turn["model"], task_id)
         # Only a turn the broker accepted becomes part of the session's memory. Once it is queued the turn
         # will be stored, so failing to remember it must not turn the answer into an error (and a retry).
         try:

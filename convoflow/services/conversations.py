@@ -61,13 +61,13 @@ def read_history(
         return [turn_as_dict(turn) for turn in turns]
 
 
-def delete_older_than(settings: Settings, days_old: int) -> int:
-    """Delete turns older than `days_old` days in batches (one commit each); returns how many went."""
+def delete_older_than(settings: Settings, days_old: int, owner: str | None = None) -> int:
+    """Delete turns older than `days_old` days (of one owner, when given) in batches; returns how many went."""
     cutoff = datetime.now(UTC) - timedelta(days=days_old)
     deleted = 0
     while True:
         with unit_of_work(settings) as session:
-            batch = repository.delete_batch_older_than(session, cutoff, settings.retention_batch_size)
+            batch = repository.delete_batch_older_than(session, cutoff, settings.retention_batch_size, owner)
         deleted += batch
         if batch < settings.retention_batch_size:
             break

@@ -15,7 +15,7 @@ from convoflow.config import Settings
 from convoflow.db.errors import TRANSIENT_DB_ERRORS
 from convoflow.db.repository import NewTurn
 from convoflow.services.conversations import store_turns
-from convoflow.services.memory import mark_persisted
+from convoflow.services.pending import record_stored
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +120,7 @@ def save_batch(settings: Settings, saves: Sequence[QueuedSave]) -> BatchOutcome:
     except DBAPIError:
         # One bad turn fails the whole statement: store them one by one to find it.
         return _save_one_by_one(settings, turns, outcome)
-    # Committed: every turn of the batch is in the database now, also those a redelivery found stored.
-    mark_persisted(settings, list(turns.values()))
+    record_stored(list(turns.values()), inserted)
     for task_id, turn in turns.items():
         outcome.stored[task_id] = _result(turn, inserted)
     return outcome
@@ -137,6 +136,6 @@ def _save_one_by_one(settings: Settings, turns: Mapping[str, NewTurn], outcome: 
             logger.error("save %s can never be stored: %s", task_id, _describe(exc))
             outcome.failed[task_id] = _describe(exc)
         else:
-            mark_persisted(settings, [turn])
+            record_stored([turn], inserted)
             outcome.stored[task_id] = _result(turn, inserted)
     return outcome

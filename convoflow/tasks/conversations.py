@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import Reject
 from celery_batches import SimpleRequest
 
 from convoflow.config import get_settings
 from convoflow.services import conversations
 from convoflow.services.turn_batches import QueuedSave, save_batch
 from convoflow.tasks.policy import db_retry_options
-from convoflow.tasks.save_outcomes import settle
-from convoflow.worker.batching import SettledBatches
+from convoflow.tasks.save_outcomes import TurnOfBatch, settle
+from convoflow.worker.batching import ACK, SettledBatches
 from convoflow.worker.queues import DATABASE_QUEUE
 
 _settings = get_settings()
@@ -45,6 +46,24 @@ def save_conversation_task(requests: list[SimpleRequest]) -> dict[str, str]:
     return settle(save_conversation_task, settings, requests, save_batch(settings, saves))
 
 
+@shared_task(name="convoflow.save_turns", queue=DATABASE_QUEUE, acks_late=True)
+def save_turns_task(turns: list[dict[str, Any]]) -> dict[str, Any]:
+    """Store the turns the API micro-batched into one message; each turn has its own `task_id` and result.
+
+    Turns that meet a transient database error go back to the queue as single saves with their own
+    retries, so one message never holds the others back.
+    """
+    settings = get_settings()
+    requests = [
+        TurnOfBatch(id=str(turn["task_id"]), kwargs={k: v for k, v in turn.items() if k != "task_id"}) for turn in turns
+    ]
+    saves = [QueuedSave(request.id, (), request.kwargs) for request in requests]
+    decisions = settle(save_conversation_task, settings, requests, save_batch(settings, saves))
+    if any(decision != ACK for decision in decisions.values()):
+        raise Reject("part of the batch could not be settled; redelivering (saves are idempotent)", requeue=True)
+    return {"success": True, "turns": len(turns)}
+
+
 @shared_task(name="celery_tasks.get_conversation_history_task", queue=DATABASE_QUEUE, **db_retry_options())
 def get_conversation_history_task(
     limit: int = 50,
@@ -68,9 +87,12 @@ def get_conversation_history_task(
 def delete_conversation_history_task(
     days_old: int = 30, session_id: str | None = None, owner: str | None = None
 ) -> dict[str, Any]:
-    """Delete one session's turns when `session_id` is given, else every turn older than `days_old` days."""
+    """Delete one session's turns when `session_id` is given, else every turn older than `days_old` days.
+
+    With `owner`, only that owner's turns.
+    """
     if session_id is not None:
         deleted = conversations.delete_session(get_settings(), session_id, owner)
     else:
-        deleted = conversations.delete_older_than(get_settings(), days_old)
+        deleted = conversations.delete_older_than(get_settings(), days_old, owner)
     return {"success": True, "deleted": deleted, "days_old": days_old, "session_id": session_id}

@@ -11,6 +11,9 @@ from celery.signals import worker_process_init
 from convoflow.config import Settings, get_settings
 from convoflow.db.engine import dispose_engines
 from convoflow.logging_setup import install_privacy_filters
+from convoflow.worker import telemetry  # noqa: F401  (connects the logging, request-id and metrics signals)
+from convoflow.worker.bulk_saves import BulkSaveConsumer
+from convoflow.worker.outbox_sweeper import OutboxSweeper
 from convoflow.worker.queues import DATABASE_QUEUE, QUEUES, TASK_MODULES, TASK_ROUTES
 from convoflow.worker.schedule import beat_schedule
 
@@ -25,6 +28,8 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
         # Look for abandoned messages every 5 s (kombu's default sweep is every 100 s).
         "unacked_restore_interval": 5,
         "unacked_restore_throttle": 1,
+        # A worker killed during a sweep leaves the sweep's lock behind; make it expire quickly.
+        "unacked_mutex_expire": 15,
         # A publish to a broker that vanished must fail, not hang (then the API answers 503).
         "socket_timeout": 5,
         "socket_connect_timeout": 3,
@@ -60,7 +65,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # A message is acknowledged only after its task finished; a worker that dies gives it back.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Cancelling running tasks on a broker connection loss makes Celery write their state to the result
+        # backend, which is the same Redis that just went away: the worker then dies with an unrecoverable
+        # error. Our tasks are idempotent, so letting them finish and be redelivered is the safe choice.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         # After a broker reconnect Celery would lower the prefetch count by the messages still held and raise it
         # as they are acknowledged; batched saves held across the reconnect are never acknowledged on the new
         # connection (the broker gives them back instead), so the count never recovered and the worker stalled.
@@ -75,14 +83,24 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "interval_max": 0.5,
         },
         "beat_schedule": beat_schedule(settings),
+        # Beat records a heartbeat on every tick and ticks at least this often (see convoflow.worker.beat).
+        "beat_scheduler": "convoflow.worker.beat:HeartbeatScheduler",
+        "beat_max_loop_interval": settings.beat_heartbeat_interval_seconds,
         "worker_hijack_root_logger": False,
     }
 
 
 def create_celery_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
-    app = Celery("convoflow", include=list(TASK_MODULES), set_as_current=True)
+    app = Celery(
+        "convoflow",
+        include=list(TASK_MODULES),
+        set_as_current=True,
+        task_cls="convoflow.worker.requests:ConvoflowTask",
+    )
     app.conf.update(celery_config(settings))
+    app.steps["worker"].add(OutboxSweeper)
+    app.steps["worker"].add(BulkSaveConsumer)
     # The default app, not just the current one: the current app is thread-local, and the API
     # publishes from a thread pool where `shared_task` proxies would otherwise fall back to amqp://localhost.
     app.set_default()

@@ -21,6 +21,7 @@ QUEUES: tuple[Queue, ...] = (
 
 TASK_ROUTES: dict[str, dict[str, str]] = {
     "celery_tasks.save_conversation_task": {"queue": DATABASE_QUEUE},
+    "convoflow.save_turns": {"queue": DATABASE_QUEUE},
     "celery_tasks.get_conversation_history_task": {"queue": DATABASE_QUEUE},
     "celery_tasks.delete_conversation_history_task": {"queue": DATABASE_QUEUE},
     "celery_tasks.init_database_task": {"queue": DATABASE_QUEUE},

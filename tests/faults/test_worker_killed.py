@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import create_engine, text
 
 from tests.conftest import make_stack
 from tests.faults.conftest import record_fault
@@ -20,19 +21,22 @@ pytestmark = pytest.mark.faults
 def test_a_killed_worker_loses_no_acknowledged_turn(
     postgres_url: str, redis_target: RedisTarget, log_dir: Path
 ) -> None:
-    # A slow batch timer keeps hundreds of saves prefetched and unacknowledged when the kill comes.
-    slow_batches = {"SAVE_BATCH_INTERVAL": "2", "SAVE_BATCH_SIZE": "5000"}
-    stack = make_stack("kill", redis_target, postgres_url, log_dir, **slow_batches)
+    stack = make_stack("kill", redis_target, postgres_url, log_dir)
     session = f"kill-{uuid.uuid4()}"
     client = redis.Redis(host=redis_target.host, port=redis_target.port)
+    blocker = create_engine(postgres_url).connect()
     try:
         first = stack.start_worker("-c", "2")
         stack.call("celery_tasks.init_database_task", timeout=60)
         stack.start_api()
+        # Hold the table so that the worker's saves are stuck mid-transaction: in flight when the kill comes.
+        blocker.execute(text("LOCK TABLE conversation_turns IN EXCLUSIVE MODE"))
         load = BackgroundLoad(stack.api_url, session, 400, concurrency=8, label="kill")
         wait_until(lambda: len(load.result.acknowledged) >= 200, 120, what="200 acknowledged turns")
+        wait_until(lambda: client.hlen(f"{stack.prefix}unacked") > 0, 30, what="saves in flight")
         in_flight = client.hlen(f"{stack.prefix}unacked")
         first.kill()
+        blocker.rollback()
         result = load.join()
         stack.start_worker("-c", "2", name="worker-after-kill")
         wait_until(
@@ -40,9 +44,10 @@ def test_a_killed_worker_loses_no_acknowledged_turn(
         )
         stored = [turn["turn_id"] for turn in stack.stored_turns(session)]
     finally:
+        blocker.close()
         client.close()
         stack.stop()
     row = record_fault("worker SIGKILL", result, stored)
-    assert in_flight > 0, "the kill must happen while saves are in flight"
+    assert in_flight > 0
     assert row["lost"] == 0 and row["duplicated"] == 0
     assert row["5xx"] == 0 and row["acknowledged"] == row["sent"] == 400

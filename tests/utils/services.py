@@ -57,6 +57,7 @@ class RedisServer:
     port: int
     data_dir: Path
     appendonly: bool = False
+    password: str = ""
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -70,8 +71,10 @@ class RedisServer:
             "--appendfsync", "everysec",
             "--maxmemory-policy", "noeviction",
         ]  # fmt: skip
+        if self.password:
+            argv += ["--requirepass", self.password]
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: _redis_answers("127.0.0.1", self.port), 15, what=f"Redis on port {self.port}")
+        wait_until(lambda: _redis_answers("127.0.0.1", self.port, self.password), 15, what=f"Redis on port {self.port}")
 
     def kill(self) -> None:
         if self.process is not None:
@@ -81,18 +84,25 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
 
-def _redis_answers(host: str, port: int) -> bool:
+def _redis_answers(host: str, port: int, password: str = "") -> bool:
     try:
-        return bool(redis.Redis(host=host, port=port, socket_connect_timeout=0.5).ping())
+        return bool(redis.Redis(host=host, port=port, password=password or None, socket_connect_timeout=0.5).ping())
     except redis.RedisError:
         return False
 
 
-def private_redis(appendonly: bool = False) -> RedisServer:
-    server = RedisServer(port=free_port(), data_dir=Path(tempfile.mkdtemp(prefix="cf-redis-")), appendonly=appendonly)
+def private_redis(appendonly: bool = False, requirepass: str = "") -> RedisServer:
+    """A Redis of this test alone on a free port; with `requirepass`, clients must authenticate."""
+    server = RedisServer(
+        port=free_port(),
+        data_dir=Path(tempfile.mkdtemp(prefix="cf-redis-")),
+        appendonly=appendonly,
+        password=requirepass,
+    )
     server.start()
     return server
 
@@ -102,6 +112,7 @@ class RedisTarget:
     host: str
     port: int
     owned: RedisServer | None
+    password: str = ""
 
 
 def machine_redis_or_private() -> RedisTarget:
@@ -114,8 +125,8 @@ def machine_redis_or_private() -> RedisTarget:
     return RedisTarget("127.0.0.1", server.port, server)
 
 
-def delete_prefixed_keys(host: str, port: int, prefix: str) -> None:
-    client = redis.Redis(host=host, port=port)
+def delete_prefixed_keys(host: str, port: int, prefix: str, password: str = "") -> None:
+    client = redis.Redis(host=host, port=port, password=password or None)
     try:
         for key in client.scan_iter(match=f"{prefix}*", count=1000):
             client.delete(key)

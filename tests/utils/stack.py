@@ -19,7 +19,7 @@ import convoflow.tasks.runs
 import convoflow.tasks.sessions  # noqa: F401  (registers the shared tasks with every app)
 from convoflow.config import Settings
 from convoflow.worker.app import create_celery_app
-from tests.utils.processes import Process, free_port, start_api, start_worker, wait_until
+from tests.utils.processes import Process, free_port, start_api, start_flower, start_worker, wait_until
 from tests.utils.services import delete_prefixed_keys
 
 
@@ -33,6 +33,7 @@ class Stack:
     database_url: str
     log_dir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    redis_password: str = ""
     prefix: str = field(default_factory=lambda: f"cft{uuid.uuid4().hex[:8]}:")
     processes: list[Process] = field(default_factory=list)
     api_url: str = ""
@@ -44,12 +45,14 @@ class Stack:
             "REDIS_HOST": self.redis_host,
             "REDIS_PORT": str(self.redis_port),
             "REDIS_DB": "0",
-            "REDIS_PASSWORD": "",
+            "REDIS_PASSWORD": self.redis_password,
             "REDIS_KEY_PREFIX": self.prefix,
             "DATABASE_URL": self.database_url,
             "LLM_PROVIDER": "offline",
             "ENVIRONMENT": "test",
             "TASK_WAIT_TIMEOUT": "15",
+            # Most stacks run no Beat; the tests of the Beat heartbeat turn this on.
+            "HEALTH_BEAT_MAX_AGE_SECONDS": "0",
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }
@@ -90,6 +93,13 @@ class Stack:
         self.api_url = f"http://127.0.0.1:{port}"
         return process
 
+    def start_flower(self, name: str = "flower") -> tuple[Process, str]:
+        """`celery -A celery_app flower` on a free port; returns the process and Flower's URL."""
+        port = free_port()
+        process = start_flower(self.env, self.log_dir, port, name=f"{self.name}-{name}")
+        self.processes.append(process)
+        return process, f"http://127.0.0.1:{port}"
+
     def http(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.api_url, timeout=30, **kwargs)
 
@@ -108,7 +118,7 @@ class Stack:
         if self._app is not None:
             with contextlib.suppress(Exception):
                 self._app.close()
-        delete_prefixed_keys(self.redis_host, self.redis_port, self.prefix)
+        delete_prefixed_keys(self.redis_host, self.redis_port, self.prefix, self.redis_password)
 
 
 @contextlib.contextmanager

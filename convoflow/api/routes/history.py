@@ -1,4 +1,4 @@
-"""GET and DELETE /history: saved turns, read and deleted by the workers."""
+"""GET and DELETE /history: the caller's saved turns, read and deleted by the workers."""
 
 from __future__ import annotations
 
@@ -8,20 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from convoflow.api.deps import ChatDep, HistoryDep, OwnerDep
-from convoflow.api.schemas import SESSION_ID_PATTERN, DeleteHistoryResponse, ErrorResponse, HistoryItem, HistoryResponse
+from convoflow.api.responses import error_responses
+from convoflow.api.schemas import SESSION_ID_PATTERN, DeleteHistoryResponse, HistoryItem, HistoryResponse
 from convoflow.errors import BadRequest
 
 router = APIRouter(prefix="/history", tags=["history"])
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    503: {"model": ErrorResponse, "description": "the broker or Redis is unreachable"},
-    504: {"model": ErrorResponse, "description": "no worker answered in time"},
-}
-
 SessionQuery = Annotated[str | None, Query(pattern=SESSION_ID_PATTERN, max_length=128, description="one session only")]
 
 
-@router.get("", response_model=HistoryResponse, responses=ERRORS)
+@router.get("", response_model=HistoryResponse, responses=error_responses(422, 502, 503, 504))
 async def read_history(
     history: HistoryDep,
     owner: OwnerDep,
@@ -38,14 +34,18 @@ async def read_history(
     return HistoryResponse(count=len(items), history=items, partial=page.partial)
 
 
-@router.delete("", response_model=DeleteHistoryResponse, responses={**ERRORS, 400: {"model": ErrorResponse}})
+@router.delete("", response_model=DeleteHistoryResponse, responses=error_responses(400, 422, 502, 503, 504))
 async def delete_history(
     chat: ChatDep,
+    owner: OwnerDep,
     session_id: SessionQuery = None,
     days_old: Annotated[int | None, Query(ge=0, le=36_500, description="delete turns older than this")] = None,
 ) -> DeleteHistoryResponse:
-    """Delete one session (`session_id`) or every turn older than `days_old` days: exactly one of the two."""
+    """Delete one session (`session_id`) or every turn older than `days_old` days: exactly one of the two.
+
+    With API keys, only the caller's own turns are deleted.
+    """
     if (session_id is None) == (days_old is None):
         raise BadRequest("give exactly one of session_id or days_old")
-    result = await chat.delete(days_old=days_old, session_id=session_id)
+    result = await chat.delete(days_old=days_old, session_id=session_id, owner=owner)
     return DeleteHistoryResponse(deleted=int(result["deleted"]), task_id=str(result.get("task_id", "")))

@@ -1,4 +1,4 @@
-"""GET /task/{task_id}: the Celery state of a task this service issued."""
+"""GET /task/{task_id}: the Celery state of a task this service issued to the caller."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import uuid
 from fastapi import APIRouter
 
 from convoflow.api.deps import GatewayDep, OwnerDep, RunsDep
-from convoflow.api.schemas import CancelResponse, ErrorResponse, TaskStatusResponse
+from convoflow.api.responses import error_responses
+from convoflow.api.schemas import CancelResponse, TaskStatusResponse
 from convoflow.dispatch.states import friendly_state
 from convoflow.errors import NotFound
 
@@ -17,11 +18,14 @@ router = APIRouter(prefix="/task", tags=["tasks"])
 @router.get(
     "/{task_id}",
     response_model=TaskStatusResponse,
-    responses={404: {"model": ErrorResponse, "description": "this service never issued that task id"}},
+    responses=error_responses(
+        404, 422, 503, described={404: "this service never issued that task id to the caller (or its record expired)"}
+    ),
 )
-async def task_status(task_id: uuid.UUID, gateway: GatewayDep) -> TaskStatusResponse:
+async def task_status(task_id: uuid.UUID, gateway: GatewayDep, owner: OwnerDep) -> TaskStatusResponse:
     issued = await gateway.lookup(str(task_id))
-    if issued is None:
+    # Another caller's task is answered exactly like an unknown one, so task ids reveal nothing.
+    if issued is None or not issued.visible_to(owner):
         raise NotFound(f"no task {task_id} was issued by this service (or its record expired)")
     status = await gateway.status(issued.task_id)
     return TaskStatusResponse(
@@ -37,11 +41,16 @@ async def task_status(task_id: uuid.UUID, gateway: GatewayDep) -> TaskStatusResp
     "/{task_id}/cancel",
     status_code=202,
     response_model=CancelResponse,
-    responses={
-        404: {"model": ErrorResponse, "description": "this service never issued that task id"},
-        409: {"model": ErrorResponse, "description": "the run has finished, or the task is not a background run"},
-        503: {"model": ErrorResponse, "description": "the broker or Redis is unreachable"},
-    },
+    responses=error_responses(
+        404,
+        409,
+        422,
+        503,
+        described={
+            404: "this service never issued that task id to the caller (or its record expired)",
+            409: "the run has finished, or the task is not a background run",
+        },
+    ),
 )
 async def cancel_task(task_id: uuid.UUID, runs: RunsDep, owner: OwnerDep) -> CancelResponse:
     """Cancel a background run, queued or running. Runs stop cooperatively (on every worker pool):

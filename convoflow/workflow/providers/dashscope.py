@@ -11,6 +11,7 @@ from dashscope.api_entities.dashscope_response import GenerationResponse, Messag
 
 from convoflow.config import Settings
 from convoflow.workflow.providers.base import ChatMessage, ModelError, attempts_suffix, call_with_retries
+from convoflow.workflow.providers.usage import report_usage
 
 
 class DashScopeStatusError(Exception):
@@ -69,8 +70,14 @@ class DashScopeProvider:
 
     async def complete(self, messages: list[ChatMessage]) -> str:
         async def generate() -> str:
-            response = await AioGeneration.call(model=self.model, messages=_to_dashscope(messages), **self._options)
-            return _checked_content(cast(GenerationResponse, response))
+            response = cast(
+                GenerationResponse,
+                await AioGeneration.call(model=self.model, messages=_to_dashscope(messages), **self._options),
+            )
+            answer = _checked_content(response)
+            if response.usage:
+                report_usage(int(response.usage.input_tokens or 0), int(response.usage.output_tokens or 0))
+            return answer
 
         answer = await call_with_retries(
             generate,

@@ -9,6 +9,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from convoflow.config import Settings
 from convoflow.workflow.providers.base import ChatMessage, ModelError, attempts_suffix, call_with_retries
+from convoflow.workflow.providers.usage import report_usage
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -61,6 +62,8 @@ class OpenAICompatProvider:
             completion = await self._client.chat.completions.create(
                 model=self.model, messages=[_to_openai(m) for m in messages]
             )
+            if completion.usage is not None:
+                report_usage(completion.usage.prompt_tokens, completion.usage.completion_tokens)
             return (completion.choices[0].message.content or "") if completion.choices else ""
 
         answer = await call_with_retries(

@@ -1,0 +1,79 @@
+"""Micro-batching of saves in the API: the turns answered within a few milliseconds travel as one message.
+
+Each /run still waits until the message holding its turn is in the broker, so an answered turn is always
+queued; the broker, the thread pool and the worker see one message per batch instead of one per turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from convoflow.dispatch.gateway import TaskGateway
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    turn: dict[str, Any]
+    owner: str | None
+    done: asyncio.Future[str]
+
+
+class SaveBatcher:
+    """Collects turns for at most `linger` seconds or `max_turns` turns, then queues them with one message."""
+
+    def __init__(self, gateway: TaskGateway, task: Any, *, max_turns: int = 100, linger: float = 0.002) -> None:
+        self.gateway = gateway
+        self.task = task
+        self.max_turns = max_turns
+        self.linger = linger
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._runner: asyncio.Task[None] | None = None
+
+    async def submit(self, turn: dict[str, Any], owner: str | None) -> str:
+        """Queue one turn's save; returns its task id once the broker holds it (raises BrokerUnavailable)."""
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run(), name="save-batcher")
+        pending = _Pending(turn=turn, owner=owner, done=asyncio.get_running_loop().create_future())
+        self._queue.put_nowait(pending)
+        return await pending.done
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            deadline = asyncio.get_running_loop().time() + self.linger
+            while len(batch) < self.max_turns:
+                timeout = deadline - asyncio.get_running_loop().time()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+                except TimeoutError:
+                    break
+            await self._flush(batch)
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        task_ids = [str(uuid.uuid4()) for _ in batch]
+        turns = [{**pending.turn, "task_id": task_id} for pending, task_id in zip(batch, task_ids, strict=True)]
+        try:
+            await self.gateway.send_turns(self.task, turns, [pending.owner for pending in batch])
+        except Exception as exc:  # every waiter gets the same error, e.g. BrokerUnavailable
+            for pending in batch:
+                if not pending.done.done():
+                    pending.done.set_exception(exc)
+            return
+        for pending, task_id in zip(batch, task_ids, strict=True):
+            if not pending.done.done():
+                pending.done.set_result(task_id)
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(BaseException):
+                await self._runner

@@ -1,0 +1,1 @@
+"""Operating convoflow: request ids, Prometheus metrics and the probes behind /health."""

@@ -1,0 +1,63 @@
+"""A worker bootstep that sends again the answered turns that were never stored (see convoflow.services.outbox)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+from celery import bootsteps
+from redis.exceptions import LockError, RedisError
+
+from convoflow.config import get_settings
+from convoflow.services import outbox
+from convoflow.services.redis_client import sync_redis
+
+logger = logging.getLogger(__name__)
+
+SAVE_TURNS = "convoflow.save_turns"
+
+
+class OutboxSweeper(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Every OUTBOX_SWEEP_INTERVAL seconds one worker (under a Redis lock) re-queues overdue turns."""
+
+    requires = ("celery.worker.components:Timer",)
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self.tref: Any = None
+
+    def start(self, worker: Any) -> None:
+        interval = get_settings().outbox_sweep_interval
+        self.tref = worker.timer.call_repeatedly(interval, self.sweep, (worker,), priority=10)
+
+    def stop(self, worker: Any) -> None:
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+
+    def sweep(self, worker: Any) -> None:
+        settings = get_settings()
+        client = sync_redis(settings.redis_url)
+        try:
+            lock = client.lock(outbox.lock_key(settings), timeout=30, blocking=False)
+            if not lock.acquire():
+                return
+            try:
+                turns = outbox.overdue(client, settings)
+                if turns:
+                    # Each turn keeps its turn id (the idempotency key) and its task id (its result's key).
+                    for turn in turns:
+                        turn.setdefault("task_id", str(uuid.uuid4()))
+                    worker.app.send_task(
+                        SAVE_TURNS, kwargs={"turns": turns}, kwargsrepr=f"{{'turns': <{len(turns)} items>}}"
+                    )
+                    logger.warning("outbox: re-queued %d answered turns that were not stored in time", len(turns))
+            finally:
+                with contextlib.suppress(LockError):
+                    lock.release()
+        except RedisError as exc:
+            logger.warning("outbox sweep skipped: %s", exc.__class__.__name__)
+        except Exception:
+            logger.exception("outbox sweep failed")

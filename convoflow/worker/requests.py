@@ -1,0 +1,28 @@
+"""The worker's task request: binds the message's request id while the main process logs the task's arrival.
+
+Celery logs "Task ... received" in the worker's main process, before any task signal runs there; the
+request id comes from the message headers (see convoflow.worker.telemetry) and is unbound again by the
+task_received or task_revoked handler that Celery calls right after that line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+from celery.worker.request import Request
+
+from convoflow.observability.request_id import TASK_HEADER, bind_request_id
+
+
+class TracedRequest(Request):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        request_id = self.request_dict.get(TASK_HEADER)
+        bind_request_id(request_id if isinstance(request_id, str) else None)
+
+
+class ConvoflowTask(Task):  # type: ignore[type-arg]
+    """Base of every convoflow task (Celery's `task_cls`): Celery's Task with the traced request."""
+
+    Request = "convoflow.worker.requests:TracedRequest"

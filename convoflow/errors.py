@@ -68,6 +68,8 @@ class IdempotencyKeyInUse(ServiceError):
     status_code = 409
     code = "idempotency_key_in_use"
     headers = {"Retry-After": "1"}
+
+
 class InvalidParameter(ServiceError):
     """A parameter that passed type checks but means nothing here (an unknown cursor, say)."""
 

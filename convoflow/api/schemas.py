@@ -123,6 +123,8 @@ class ValidationProblem(BaseModel):
 
 class ValidationErrorResponse(ErrorResponse):
     detail: list[ValidationProblem] = Field(description="one entry per invalid field")
+
+
 class SessionSummary(BaseModel):
     session_id: str
     turn_count: int = Field(description="stored turns of the session")

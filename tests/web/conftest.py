@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from tests.conftest import make_stack
+from tests.utils.processes import free_port
 from tests.utils.services import RedisTarget, create_database, drop_database, required
 from tests.utils.stack import Stack, running
 
@@ -72,4 +73,31 @@ def _web_stack(name: str, redis_target: RedisTarget, log_dir: Path, **env: str) 
 @pytest.fixture(scope="module")
 def web_stack(redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
     with _web_stack("web", redis_target, log_dir, FLOWER_PUBLIC_URL=FLOWER_URL) as live:
+        yield live
+
+
+@contextlib.contextmanager
+def _api_only(name: str, redis_target: RedisTarget, log_dir: Path, **env: str) -> Iterator[Stack]:
+    """An API process with no worker: enough to see how the page reports what is missing."""
+    stack = make_stack(name, redis_target, "sqlite:///unused.db", log_dir, **env)
+    try:
+        stack.start_api()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def model_down_stack(redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
+    """The model endpoint refuses connections, no worker answers reads within a second."""
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    env = {"LLM_PROVIDER": "openai", "OPENAI_BASE_URL": dead, "OPENAI_API_KEY": "sk-test", "LLM_MAX_RETRIES": "0"}
+    with _api_only("web-model-down", redis_target, log_dir, TASK_WAIT_TIMEOUT="1", **env) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def broker_down_stack(redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
+    """Redis, hence the broker, refuses connections (the stack still cleans up in the real Redis)."""
+    with _api_only("web-broker-down", redis_target, log_dir, REDIS_PORT=str(free_port())) as live:
         yield live

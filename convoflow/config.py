@@ -192,6 +192,10 @@ class Settings(BaseSettings):
     # --- Flower (read by flowerconfig.py and the launchers) -------------------------------------
     flower_port: int = Field(default=5555, ge=1, le=65535)
     flower_address: str = Field(default="127.0.0.1", description="interface Flower listens on")
+    flower_public_url: str = Field(
+        default="",
+        description="Flower's address as browsers reach it, linked from the web page (empty: port 5555 of its host)",
+    )
 
     # --- Workflow and model ------------------------------------------------------------------
     llm_provider: Literal["offline", "openai", "dashscope"] = "offline"

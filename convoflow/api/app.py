@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from convoflow.api.deps import RequireApiKey
 from convoflow.api.errors import install_error_handlers
 from convoflow.api.limits import BodySizeLimit, RequestHeadLimit
 from convoflow.api.responses import error_responses
-from convoflow.api.routes import docs, health, history, metrics, run, runs, sessions, stream, tasks
+from convoflow.api.routes import docs, health, history, metrics, run, runs, sessions, stream, tasks, web
 from convoflow.api.security import ApiKeyring
 from convoflow.api.telemetry import RequestTelemetry
 from convoflow.config import Settings, get_settings
@@ -26,6 +27,7 @@ from convoflow.services.history import SessionHistory
 from convoflow.services.idempotency import IdempotentRequests
 from convoflow.services.runs import RunService
 from convoflow.tasks.conversations import save_turns_task
+from convoflow.web import STATIC_DIR
 from convoflow.worker.app import get_celery_app
 from convoflow.workflow import ConversationWorkflow, build_provider
 
@@ -71,9 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.keyring = ApiKeyring(settings.api_key_table, settings.previous_api_key_table)
     install_error_handlers(app)
-    # /health and /health/live answer anyone (load balancers, orchestrators); everything else needs a key when
-    # API_KEYS is set, /metrics included.
+    # /health and /health/live answer anyone (load balancers, orchestrators), and so do the web page and its files
+    # (they hold no data: the page's script sends the key); everything else needs a key when API_KEYS is set,
+    # /metrics included.
     app.include_router(health.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (run, stream, runs, history, sessions, tasks, docs, metrics):
         app.include_router(module.router, dependencies=[RequireApiKey], responses=error_responses(401))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

@@ -29,7 +29,7 @@ def test_two_worker_processes_consume_and_health_lists_workers_per_queue(
     stack = make_stack("two-workers", redis_target, sqlite_url, log_dir)
     try:
         alpha = stack.start_worker("-Q", "database", "-n", "alpha@%h", "-c", "1", name="alpha")
-        beta = stack.start_worker("-Q", "database,spare", "-n", "beta@%h", "-c", "1", name="beta")
+        beta = stack.start_worker("-Q", "database,workflow", "-n", "beta@%h", "-c", "1", name="beta")
         stack.call("celery_tasks.init_database_task", timeout=60)
         stack.start_api()
         session = f"two-{uuid.uuid4()}"
@@ -49,7 +49,7 @@ def test_two_worker_processes_consume_and_health_lists_workers_per_queue(
     assert status == 200, body
     consumers = body["checks"]["workers"]["data"]
     assert [name.split("@")[0] for name in consumers["database"]] == ["alpha", "beta"]
-    assert [name.split("@")[0] for name in consumers["spare"]] == ["beta"]
+    assert [name.split("@")[0] for name in consumers["workflow"]] == ["beta"]
 
 
 def test_the_api_with_two_uvicorn_workers_serves_run_and_history_and_reports_all_their_metrics(

@@ -22,4 +22,5 @@ def flower_options(settings: Settings | None = None) -> dict[str, Any]:
     if settings.environment == "production":
         raise SystemExit("FLOWER_BASIC_AUTH is not set: refusing to start Flower without authentication in production")
     logger.warning("FLOWER_BASIC_AUTH is not set: Flower is open to anyone who can reach it")
-    return {}
+    # Explicitly no login: Flower would read an empty FLOWER_BASIC_AUTH variable as one unusable login.
+    return {"basic_auth": []}

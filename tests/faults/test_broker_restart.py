@@ -54,7 +54,7 @@ def test_broker_restart_loses_no_acknowledged_turn(aof_redis: RedisServer, postg
                 what="the API to recover by itself",
             )
         wait_until(
-            lambda: len(stack.stored_turns(session)) >= len(result.acknowledged), 90, interval=1, what="catch-up"
+            lambda: len(stack.stored_turns(session)) >= len(result.acknowledged), 180, interval=1, what="catch-up"
         )
         stored = [turn["turn_id"] for turn in stack.stored_turns(session)]
     finally:

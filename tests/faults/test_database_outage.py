@@ -54,7 +54,7 @@ def test_database_outage_loses_no_acknowledged_turn(
             wait_until(lambda: port_open("127.0.0.1", 5432), 60, what="PostgreSQL to come back")
         result = load.join()
         wait_until(
-            lambda: len(stack.stored_turns(session)) >= len(result.acknowledged), 90, interval=1, what="catch-up"
+            lambda: len(stack.stored_turns(session)) >= len(result.acknowledged), 180, interval=1, what="catch-up"
         )
         stored = [turn["turn_id"] for turn in stack.stored_turns(session)]
     finally:

@@ -115,7 +115,7 @@ def start_api(env: Mapping[str, str], log_dir: Path, port: int, name: str = "api
             return False
 
     try:
-        wait_until(ready, 30, what="the API to answer")
+        wait_until(ready, 90, what="the API to answer")
     except BaseException:
         process.stop()  # not yet known to any Stack: nobody else would ever stop it
         raise

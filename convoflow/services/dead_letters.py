@@ -27,11 +27,3 @@ def record_dead_saves(settings: Settings, entries: Iterable[dict[str, Any]]) -> 
     finally:
         client.close()
     return len(payloads)
-
-
-def count_dead_saves(settings: Settings) -> int:
-    client = redis.Redis.from_url(settings.redis_url)
-    try:
-        return int(client.llen(dead_letter_key(settings)))
-    finally:
-        client.close()

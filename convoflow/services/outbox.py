@@ -62,9 +62,3 @@ def overdue(client: Any, settings: Settings, limit: int = 500) -> list[dict[str,
             pipe.zrem(due_key(settings), *missing)
         pipe.execute()
     return found
-
-
-def oldest_age(client: Any, settings: Settings) -> float | None:
-    """Seconds since the oldest turn still waiting to be stored was answered (None: nothing waits)."""
-    oldest = client.zrange(due_key(settings), 0, 0, withscores=True)
-    return time.time() - float(oldest[0][1]) if oldest else None

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Row
+
 from convoflow.config import Settings
 from convoflow.db import repository
-from convoflow.db.migrate import upgrade_to_head
-from convoflow.db.models import ConversationTurn
 from convoflow.db.repository import NewTurn
 from convoflow.services.database import read_only, unit_of_work
 
@@ -26,7 +26,8 @@ def store_turns(settings: Settings, turns: Sequence[NewTurn]) -> set[uuid.UUID]:
     return inserted
 
 
-def turn_as_dict(turn: ConversationTurn) -> dict[str, Any]:
+def turn_as_dict(turn: Row[Any]) -> dict[str, Any]:
+    """A row of repository.HISTORY_COLUMNS as the history's JSON item."""
     return {
         "id": turn.id,
         "turn_id": str(turn.turn_id),
@@ -90,6 +91,9 @@ def delete_session(settings: Settings, session_id: str, owner: str | None = None
 
 def initialise_schema(settings: Settings) -> dict[str, str | None]:
     """Bring the database to the latest schema; running it again changes nothing."""
+    # Alembic is loaded only when a schema task runs, not by every worker process.
+    from convoflow.db.migrate import upgrade_to_head
+
     before, after = upgrade_to_head(settings.sqlalchemy_url)
     logger.info("database schema at %s (was %s)", after, before)
     return {"revision_before": before, "revision": after}

@@ -9,9 +9,7 @@ from celery import Task, shared_task, states
 from celery.exceptions import Ignore
 
 from convoflow.config import get_settings
-from convoflow.services import background_runs
 from convoflow.worker.queues import WORKFLOW_QUEUE
-from convoflow.workflow import ModelError
 
 
 class RunFailed(Exception):
@@ -33,6 +31,11 @@ def run_workflow_task(
     self: Task[Any, Any], user_input: str, session_id: str, turn_id: str, owner: str | None = None
 ) -> dict[str, Any]:
     """Run the workflow on `user_input` in `session_id`; returns the answer and the id of the queued save."""
+    # Imported here, not at the top: the workflow (LangGraph, about 40 MB) is loaded only by the worker processes
+    # that run one, not by every database worker and pool child.
+    from convoflow.services import background_runs
+    from convoflow.workflow import ModelError
+
     run = background_runs.BackgroundRun(
         run_id=str(self.request.id),
         user_input=user_input,

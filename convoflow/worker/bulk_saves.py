@@ -152,13 +152,15 @@ class BulkSaveConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
         saves = [QueuedSave(item.id, item.args, item.kwargs) for item in taken]
         decisions = settle(task, settings, taken, save_batch(settings, saves))
         queue, unacked, index = keys
-        with client.pipeline(transaction=True) as pipe:
-            for item in taken:
-                pipe.zrem(index, item.tag)
-                pipe.hdel(unacked, item.tag)
-                if decisions.get(item.id) != ACK:
-                    pipe.rpush(queue, item.raw)  # next in line again
-            pipe.execute()
+        tags = [item.tag for item in taken]
+        again = [item.raw for item in taken if decisions.get(item.id) != ACK]
+        if tags:
+            with client.pipeline(transaction=True) as pipe:
+                pipe.zrem(index, *tags)
+                pipe.hdel(unacked, *tags)
+                if again:
+                    pipe.rpush(queue, *again)  # next in line again
+                pipe.execute()
         if undecodable:
             logger.error(
                 "bulk saves: %d messages could not be decoded; left for the visibility timeout", len(undecodable)

@@ -197,19 +197,18 @@ def count_turns(session: Session, *, session_id: str | None = None, owner: str |
 
 def delete_batch_older_than(session: Session, cutoff: datetime, batch_size: int, owner: str | None = None) -> int:
     """Delete at most `batch_size` turns older than `cutoff` (of one owner, when given); returns how many went."""
-    query = select(ConversationTurn.id).where(ConversationTurn.timestamp < cutoff)
-    if owner is not None:
-        query = query.where(ConversationTurn.owner == owner)
-    ids = list(session.scalars(query.order_by(ConversationTurn.id).limit(batch_size)))
-    if not ids:
-        return 0
-    session.execute(delete(ConversationTurn).where(ConversationTurn.id.in_(ids)))
-    return len(ids)
+    older = select(ConversationTurn.id).where(ConversationTurn.timestamp < cutoff)
+    return _delete_batch(session, older, batch_size, owner)
 
 
 def delete_batch_of_session(session: Session, session_id: str, batch_size: int, owner: str | None = None) -> int:
     """Delete at most `batch_size` turns of one session (and owner, when given)."""
-    query = select(ConversationTurn.id).where(ConversationTurn.session_id == session_id)
+    of_session = select(ConversationTurn.id).where(ConversationTurn.session_id == session_id)
+    return _delete_batch(session, of_session, batch_size, owner)
+
+
+def _delete_batch(session: Session, query: Select[int], batch_size: int, owner: str | None) -> int:
+    """Delete the first `batch_size` turns by id that `query` selects (of one owner, when given); returns how many."""
     if owner is not None:
         query = query.where(ConversationTurn.owner == owner)
     ids = list(session.scalars(query.order_by(ConversationTurn.id).limit(batch_size)))

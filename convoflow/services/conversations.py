@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row
+from sqlalchemy.orm import Session
 
 from convoflow.config import Settings
 from convoflow.db import repository
@@ -65,28 +66,31 @@ def read_history(
 def delete_older_than(settings: Settings, days_old: int, owner: str | None = None) -> int:
     """Delete turns older than `days_old` days (of one owner, when given) in batches; returns how many went."""
     cutoff = datetime.now(UTC) - timedelta(days=days_old)
-    deleted = 0
-    while True:
-        with unit_of_work(settings) as session:
-            batch = repository.delete_batch_older_than(session, cutoff, settings.retention_batch_size, owner)
-        deleted += batch
-        if batch < settings.retention_batch_size:
-            break
+    deleted = _delete_in_batches(
+        settings, lambda session, size: repository.delete_batch_older_than(session, cutoff, size, owner)
+    )
     logger.info("deleted %d turns older than %d days", deleted, days_old)
     return deleted
 
 
 def delete_session(settings: Settings, session_id: str, owner: str | None = None) -> int:
     """Delete one session's turns in batches; returns how many went."""
+    deleted = _delete_in_batches(
+        settings, lambda session, size: repository.delete_batch_of_session(session, session_id, size, owner)
+    )
+    logger.info("deleted %d turns of one session", deleted)
+    return deleted
+
+
+def _delete_in_batches(settings: Settings, delete_batch: Callable[[Session, int], int]) -> int:
+    """Call `delete_batch(session, batch_size)`, a transaction each, until a batch comes up short; returns the sum."""
     deleted = 0
     while True:
         with unit_of_work(settings) as session:
-            batch = repository.delete_batch_of_session(session, session_id, settings.retention_batch_size, owner)
+            batch = delete_batch(session, settings.retention_batch_size)
         deleted += batch
         if batch < settings.retention_batch_size:
-            break
-    logger.info("deleted %d turns of one session", deleted)
-    return deleted
+            return deleted
 
 
 def initialise_schema(settings: Settings) -> dict[str, str | None]:

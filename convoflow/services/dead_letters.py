@@ -7,9 +7,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
-
 from convoflow.config import Settings
+from convoflow.services.redis_client import sync_redis
 
 
 def dead_letter_key(settings: Settings) -> str:
@@ -21,9 +20,5 @@ def record_dead_saves(settings: Settings, entries: Iterable[dict[str, Any]]) -> 
     payloads = [json.dumps({**entry, "failed_at": datetime.now(UTC).isoformat()}) for entry in entries]
     if not payloads:
         return 0
-    client = redis.Redis.from_url(settings.redis_url)
-    try:
-        client.rpush(dead_letter_key(settings), *payloads)
-    finally:
-        client.close()
+    sync_redis(settings.redis_url).rpush(dead_letter_key(settings), *payloads)
     return len(payloads)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis
 from celery import shared_task
 
 from convoflow.config import get_settings
 from convoflow.services import conversations
+from convoflow.services.redis_client import sync_redis
 from convoflow.tasks.policy import db_retry_options
 from convoflow.worker.queues import DATABASE_QUEUE
 
@@ -25,8 +25,8 @@ def init_database_task() -> dict[str, Any]:
 def cleanup_expired_conversations_task() -> dict[str, Any]:
     """Delete turns older than RETENTION_DAYS; a Redis lock keeps two runs from overlapping."""
     settings = get_settings()
-    client = redis.Redis.from_url(settings.redis_url)
-    lock = client.lock(settings.redis_key("lock", "retention"), timeout=settings.task_time_limit, blocking=False)
+    lock_key = settings.redis_key("lock", "retention")
+    lock = sync_redis(settings.redis_url).lock(lock_key, timeout=settings.task_time_limit, blocking=False)
     if not lock.acquire():
         logger.info("retention cleanup skipped: another run holds the lock")
         return {"success": True, "deleted": 0, "skipped": True}
@@ -34,6 +34,5 @@ def cleanup_expired_conversations_task() -> dict[str, Any]:
         deleted = conversations.delete_older_than(settings, settings.retention_days)
     finally:
         lock.release()
-        client.close()
     logger.info("retention cleanup deleted %d turns older than %d days", deleted, settings.retention_days)
     return {"success": True, "deleted": deleted, "skipped": False, "retention_days": settings.retention_days}

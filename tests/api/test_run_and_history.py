@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.utils.processes import wait_until
+from tests.utils.conversations import wait_for_state
 from tests.utils.stack import Stack
-
-
-def _task_status(stack: Stack, task_id: str) -> dict[str, object]:
-    with stack.http() as client:
-        response = client.get(f"/task/{task_id}")
-    assert response.status_code == 200, response.text
-    body: dict[str, object] = response.json()
-    return body
 
 
 def test_run_answers_and_its_turn_reaches_history(stack: Stack) -> None:
@@ -25,7 +17,7 @@ def test_run_answers_and_its_turn_reaches_history(stack: Stack) -> None:
         assert set(body) == {"answer", "session_id", "turn_id", "task_id"}
         assert body["session_id"] == session
         assert "offline" in body["answer"]
-        wait_until(lambda: _task_status(stack, body["task_id"])["status"] == "SUCCESS", 30, what="the save")
+        wait_for_state(stack, body["task_id"], "succeeded", timeout=30)
         history = client.get("/history", params={"session_id": session}).json()
     assert history["count"] == 1
     [item] = history["history"]
@@ -53,9 +45,8 @@ def test_the_model_remembers_earlier_turns_of_the_same_session_only(stack: Stack
 def test_task_endpoint_reports_the_save_result(stack: Stack) -> None:
     with stack.http() as client:
         body = client.post("/run", json={"user_input": "status please", "session_id": "task-status"}).json()
-    wait_until(lambda: _task_status(stack, body["task_id"])["status"] == "SUCCESS", 30, what="the save")
-    status = _task_status(stack, body["task_id"])
-    assert status["task_id"] == body["task_id"]
+    status = wait_for_state(stack, body["task_id"], "succeeded", timeout=30)
+    assert (status["task_id"], status["status"]) == (body["task_id"], "SUCCESS")
     assert isinstance(status["result"], dict)
     assert status["result"]["turn_id"] == body["turn_id"]
     assert status["error"] is None
@@ -74,7 +65,8 @@ def test_delete_history_by_session_returns_the_count(stack: Stack) -> None:
         ids = [
             client.post("/run", json={"user_input": f"m{i}", "session_id": session}).json()["task_id"] for i in range(2)
         ]
-        wait_until(lambda: all(_task_status(stack, t)["status"] == "SUCCESS" for t in ids), 30, what="the saves")
+        for task_id in ids:
+            wait_for_state(stack, task_id, "succeeded", timeout=30)
         response = client.delete("/history", params={"session_id": session})
         assert response.status_code == 200, response.text
         assert response.json()["deleted"] == 2
@@ -85,7 +77,7 @@ def test_delete_history_by_age_keeps_recent_turns(stack: Stack) -> None:
     session = f"age-{uuid.uuid4()}"
     with stack.http() as client:
         task_id = client.post("/run", json={"user_input": "recent", "session_id": session}).json()["task_id"]
-        wait_until(lambda: _task_status(stack, task_id)["status"] == "SUCCESS", 30, what="the save")
+        wait_for_state(stack, task_id, "succeeded", timeout=30)
         response = client.delete("/history", params={"days_old": 30})
         assert response.status_code == 200
         assert client.get("/history", params={"session_id": session}).json()["count"] == 1

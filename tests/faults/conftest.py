@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from tests.utils.load import LoadResult
+from tests.utils.processes import Process, wait_until
 from tests.utils.services import create_database, drop_database, new_run_id, unavailable
+from tests.utils.stack import Stack
 
 FAULT_ROWS: list[dict[str, Any]] = []
 
@@ -25,6 +27,22 @@ def postgres_url() -> Iterator[str]:
         yield url
     finally:
         drop_database("postgresql", url)
+
+
+def start_worker_and_api(stack: Stack) -> Process:
+    """A two-process worker, the schema, then the API, in the order each fault test needs; returns the worker."""
+    worker = stack.start_worker("-c", "2")
+    stack.call("celery_tasks.init_database_task", timeout=60)
+    stack.start_api()
+    return worker
+
+
+def stored_after_catch_up(
+    stack: Stack, session_id: str, acknowledged: int, timeout: float = 180, interval: float = 1, what: str = "catch-up"
+) -> list[str]:
+    """Wait until the session holds at least `acknowledged` stored turns; returns their turn ids."""
+    wait_until(lambda: len(stack.stored_turns(session_id)) >= acknowledged, timeout, interval=interval, what=what)
+    return [turn["turn_id"] for turn in stack.stored_turns(session_id)]
 
 
 def record_fault(fault: str, load: LoadResult, stored_turn_ids: list[str]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import make_stack
-from tests.faults.conftest import record_fault
+from tests.faults.conftest import record_fault, start_worker_and_api, stored_after_catch_up
 from tests.utils.load import BackgroundLoad
 from tests.utils.processes import wait_until
 from tests.utils.services import RedisServer, RedisTarget, private_redis
@@ -34,9 +34,7 @@ def test_broker_restart_loses_no_acknowledged_turn(aof_redis: RedisServer, postg
     stack = make_stack("broker-restart", target, postgres_url, log_dir)
     session = f"broker-{uuid.uuid4()}"
     try:
-        stack.start_worker("-c", "2")
-        stack.call("celery_tasks.init_database_task", timeout=60)
-        stack.start_api()
+        start_worker_and_api(stack)
         load = BackgroundLoad(stack.api_url, session, 400, concurrency=4, pause=0.05, label="broker")
         wait_until(lambda: len(load.result.acknowledged) >= 100, 60, what="load before the restart")
         aof_redis.kill()
@@ -53,10 +51,7 @@ def test_broker_restart_loses_no_acknowledged_turn(aof_redis: RedisServer, postg
                 interval=0.5,
                 what="the API to recover by itself",
             )
-        wait_until(
-            lambda: len(stack.stored_turns(session)) >= len(result.acknowledged), 180, interval=1, what="catch-up"
-        )
-        stored = [turn["turn_id"] for turn in stack.stored_turns(session)]
+        stored = stored_after_catch_up(stack, session, len(result.acknowledged))
     finally:
         stack.stop()
     row = record_fault("Redis broker kill -9 + restart", result, stored)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_stack
-from tests.faults.conftest import record_fault
+from tests.faults.conftest import record_fault, start_worker_and_api, stored_after_catch_up
 from tests.utils.load import BackgroundLoad
 from tests.utils.processes import port_open, wait_until
 from tests.utils.services import RedisTarget, required
@@ -39,9 +39,7 @@ def test_database_outage_loses_no_acknowledged_turn(
     stack = make_stack("db-outage", redis_target, postgres_url, log_dir)
     session = f"outage-{uuid.uuid4()}"
     try:
-        stack.start_worker("-c", "2")
-        stack.call("celery_tasks.init_database_task", timeout=60)
-        stack.start_api()
+        start_worker_and_api(stack)
         load = BackgroundLoad(stack.api_url, session, 400, concurrency=4, pause=0.15, label="outage")
         wait_until(lambda: len(load.result.acknowledged) >= 50, 60, what="load before the outage")
         try:
@@ -53,10 +51,7 @@ def test_database_outage_loses_no_acknowledged_turn(
             _postgres(cluster, "start")
             wait_until(lambda: port_open("127.0.0.1", 5432), 60, what="PostgreSQL to come back")
         result = load.join()
-        wait_until(
-            lambda: len(stack.stored_turns(session)) >= len(result.acknowledged), 180, interval=1, what="catch-up"
-        )
-        stored = [turn["turn_id"] for turn in stack.stored_turns(session)]
+        stored = stored_after_catch_up(stack, session, len(result.acknowledged))
     finally:
         stack.stop()
     row = record_fault("PostgreSQL down 10 s", result, stored)

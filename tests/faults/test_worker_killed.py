@@ -10,7 +10,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 from tests.conftest import make_stack
-from tests.faults.conftest import record_fault
+from tests.faults.conftest import record_fault, start_worker_and_api, stored_after_catch_up
 from tests.utils.load import BackgroundLoad
 from tests.utils.processes import wait_until
 from tests.utils.services import RedisTarget
@@ -26,9 +26,7 @@ def test_a_killed_worker_loses_no_acknowledged_turn(
     client = redis.Redis(host=redis_target.host, port=redis_target.port)
     blocker = create_engine(postgres_url).connect()
     try:
-        first = stack.start_worker("-c", "2")
-        stack.call("celery_tasks.init_database_task", timeout=60)
-        stack.start_api()
+        first = start_worker_and_api(stack)
         # Hold the table so that the worker's saves are stuck mid-transaction: in flight when the kill comes.
         blocker.execute(text("LOCK TABLE conversation_turns IN EXCLUSIVE MODE"))
         load = BackgroundLoad(stack.api_url, session, 400, concurrency=8, label="kill")
@@ -39,10 +37,7 @@ def test_a_killed_worker_loses_no_acknowledged_turn(
         blocker.rollback()
         result = load.join()
         stack.start_worker("-c", "2", name="worker-after-kill")
-        wait_until(
-            lambda: len(stack.stored_turns(session)) >= len(result.acknowledged), 60, interval=0.5, what="recovery"
-        )
-        stored = [turn["turn_id"] for turn in stack.stored_turns(session)]
+        stored = stored_after_catch_up(stack, session, len(result.acknowledged), 60, interval=0.5, what="recovery")
     finally:
         blocker.close()
         client.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Literal, Protocol, TypedDict, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -86,3 +86,67 @@ async def call_with_retries(
         raise
     except Exception as error:
         raise ModelError(describe(error, attempts), provider=provider) from error
+
+
+class RetryPolicy:
+    """One provider's way of retrying: its whole answers, and its streams until the first delta.
+
+    `is_retryable`, `describe` and `provider` are as for call_with_retries; `stream_errors` are the errors
+    that may end a stream after its first delta, which become a ModelError without another try.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        is_retryable: Callable[[BaseException], bool],
+        describe: Callable[[BaseException, int], str],
+        provider: str,
+        stream_errors: tuple[type[BaseException], ...],
+    ) -> None:
+        self._settings = settings
+        self._is_retryable = is_retryable
+        self._describe = describe
+        self._provider = provider
+        self._stream_errors = stream_errors
+
+    async def complete(self, call: Callable[[], Awaitable[str]]) -> str:
+        """The answer `call` gives, with retries; an empty answer is a ModelError."""
+        answer = await self._with_retries(call)
+        if not answer:
+            raise ModelError("model returned an empty answer", provider=self._provider)
+        return answer
+
+    async def stream(self, open_deltas: Callable[[], AsyncGenerator[str, None]]) -> AsyncIterator[str]:
+        """The deltas of a stream that `open_deltas` opens, retrying only until the first delta."""
+
+        # Retrying is only safe until the first delta has reached the caller, so a retried
+        # attempt covers opening the stream and reading up to its first piece of text.
+        async def open_stream() -> tuple[AsyncGenerator[str, None], str | None]:
+            deltas = open_deltas()
+            try:
+                return deltas, await anext(deltas, None)
+            except BaseException:
+                await deltas.aclose()
+                raise
+
+        deltas, first = await self._with_retries(open_stream)
+        if first is None:
+            raise ModelError("model returned an empty answer", provider=self._provider)
+        try:
+            yield first
+            async for delta in deltas:
+                yield delta
+        except self._stream_errors as error:
+            raise ModelError(self._describe(error, 1) + " mid-stream", provider=self._provider) from error
+        finally:
+            await deltas.aclose()
+
+    async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
+        return await call_with_retries(
+            call,
+            settings=self._settings,
+            is_retryable=self._is_retryable,
+            describe=self._describe,
+            provider=self._provider,
+        )

@@ -10,7 +10,7 @@ from dashscope.aigc.generation import AioGeneration
 from dashscope.api_entities.dashscope_response import GenerationResponse, Message
 
 from convoflow.config import Settings
-from convoflow.workflow.providers.base import ChatMessage, ModelError, attempts_suffix, call_with_retries
+from convoflow.workflow.providers.base import ChatMessage, RetryPolicy, attempts_suffix
 from convoflow.workflow.providers.usage import report_usage
 
 
@@ -58,7 +58,13 @@ class DashScopeProvider:
 
     def __init__(self, settings: Settings) -> None:
         self.model = settings.model_name
-        self._settings = settings
+        self._retries = RetryPolicy(
+            settings,
+            is_retryable=is_retryable,
+            describe=describe,
+            provider=self.name,
+            stream_errors=(DashScopeStatusError, aiohttp.ClientError, TimeoutError),
+        )
         self._options: dict[str, Any] = {
             "api_key": settings.dashscope_api_key,
             "result_format": "message",
@@ -79,44 +85,10 @@ class DashScopeProvider:
                 report_usage(int(response.usage.input_tokens or 0), int(response.usage.output_tokens or 0))
             return answer
 
-        answer = await call_with_retries(
-            generate,
-            settings=self._settings,
-            is_retryable=is_retryable,
-            describe=describe,
-            provider=self.name,
-        )
-        if not answer:
-            raise ModelError("model returned an empty answer", provider=self.name)
-        return answer
+        return await self._retries.complete(generate)
 
-    async def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
-        # As for OpenAI: an attempt covers opening the stream up to its first delta, never later.
-        async def open_stream() -> tuple[AsyncGenerator[str, None], str | None]:
-            deltas = self._deltas(messages)
-            try:
-                return deltas, await anext(deltas, None)
-            except BaseException:
-                await deltas.aclose()
-                raise
-
-        deltas, first = await call_with_retries(
-            open_stream,
-            settings=self._settings,
-            is_retryable=is_retryable,
-            describe=describe,
-            provider=self.name,
-        )
-        if first is None:
-            raise ModelError("model returned an empty answer", provider=self.name)
-        try:
-            yield first
-            async for delta in deltas:
-                yield delta
-        except (DashScopeStatusError, aiohttp.ClientError, TimeoutError) as error:
-            raise ModelError(describe(error, 1) + " mid-stream", provider=self.name) from error
-        finally:
-            await deltas.aclose()
+    def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
+        return self._retries.stream(lambda: self._deltas(messages))
 
     async def _deltas(self, messages: list[ChatMessage]) -> AsyncGenerator[str, None]:
         responses = await AioGeneration.call(

@@ -8,7 +8,7 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from convoflow.config import Settings
-from convoflow.workflow.providers.base import ChatMessage, ModelError, attempts_suffix, call_with_retries
+from convoflow.workflow.providers.base import ChatMessage, RetryPolicy, attempts_suffix
 from convoflow.workflow.providers.usage import report_usage
 
 
@@ -49,7 +49,13 @@ class OpenAICompatProvider:
 
     def __init__(self, settings: Settings) -> None:
         self.model = settings.model_name
-        self._settings = settings
+        self._retries = RetryPolicy(
+            settings,
+            is_retryable=is_retryable,
+            describe=describe,
+            provider=self.name,
+            stream_errors=(openai.OpenAIError,),
+        )
         self._client = openai.AsyncOpenAI(
             base_url=settings.openai_base_url,
             api_key=settings.openai_api_key or "not-needed",
@@ -66,45 +72,10 @@ class OpenAICompatProvider:
                 report_usage(completion.usage.prompt_tokens, completion.usage.completion_tokens)
             return (completion.choices[0].message.content or "") if completion.choices else ""
 
-        answer = await call_with_retries(
-            create,
-            settings=self._settings,
-            is_retryable=is_retryable,
-            describe=describe,
-            provider=self.name,
-        )
-        if not answer:
-            raise ModelError("model returned an empty answer", provider=self.name)
-        return answer
+        return await self._retries.complete(create)
 
-    async def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
-        # Retrying is only safe until the first delta has reached the caller, so a retried
-        # attempt covers opening the stream and reading up to its first piece of text.
-        async def open_stream() -> tuple[AsyncGenerator[str, None], str | None]:
-            deltas = self._deltas(messages)
-            try:
-                return deltas, await anext(deltas, None)
-            except BaseException:
-                await deltas.aclose()
-                raise
-
-        deltas, first = await call_with_retries(
-            open_stream,
-            settings=self._settings,
-            is_retryable=is_retryable,
-            describe=describe,
-            provider=self.name,
-        )
-        if first is None:
-            raise ModelError("model returned an empty answer", provider=self.name)
-        try:
-            yield first
-            async for delta in deltas:
-                yield delta
-        except openai.OpenAIError as error:
-            raise ModelError(describe(error, 1) + " mid-stream", provider=self.name) from error
-        finally:
-            await deltas.aclose()
+    def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
+        return self._retries.stream(lambda: self._deltas(messages))
 
     async def _deltas(self, messages: list[ChatMessage]) -> AsyncGenerator[str, None]:
         chunks = await self._client.chat.completions.create(

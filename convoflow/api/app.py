@@ -33,16 +33,35 @@ from convoflow.workflow import ConversationWorkflow, build_provider
 
 logger = logging.getLogger(__name__)
 
+# Redis connections of one API process (the result listener holds one), and how long a request waits for one.
+REDIS_CONNECTIONS = 64
+REDIS_POOL_WAIT_SECONDS = 5
+
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    # A bounded pool that makes a request wait for a free connection: redis-py's default pool fails at once
+    # (MaxConnectionsError, a 503) when more than 100 requests use Redis at the same moment.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=REDIS_CONNECTIONS,
+        timeout=REDIS_POOL_WAIT_SECONDS,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+    )
+    client = aioredis.Redis.from_pool(pool)  # the client owns the pool: closing it closes the pool
     gateway = TaskGateway(settings, get_celery_app(), client)
     workflow = ConversationWorkflow(build_provider(settings), settings)
     recent = RecentTurns(settings, client)
     app.state.gateway = gateway
-    saves = SaveBatcher(gateway, save_turns_task, max_turns=settings.save_batch_size, linger=settings.api_save_linger)
+    saves = SaveBatcher(
+        gateway,
+        save_turns_task,
+        max_turns=settings.save_batch_size,
+        linger=settings.api_save_linger,
+        on_queued=recent.remember_queued,
+    )
     app.state.chat = ChatService(settings, gateway, recent, workflow, saves)
     app.state.history = SessionHistory(settings, gateway, recent)
     app.state.runs = RunService(gateway)

@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,14 +27,27 @@ class _Pending:
     done: asyncio.Future[str]
 
 
+# Told about every batch the broker accepted: each turn (with its task id) and its owner.
+OnQueued = Callable[[list[tuple[dict[str, Any], str | None]]], Awaitable[None]]
+
+
 class SaveBatcher:
     """Collects turns for at most `linger` seconds or `max_turns` turns, then queues them with one message."""
 
-    def __init__(self, gateway: TaskGateway, task: Any, *, max_turns: int = 100, linger: float = 0.002) -> None:
+    def __init__(
+        self,
+        gateway: TaskGateway,
+        task: Any,
+        *,
+        max_turns: int = 100,
+        linger: float = 0.002,
+        on_queued: OnQueued | None = None,
+    ) -> None:
         self.gateway = gateway
         self.task = task
         self.max_turns = max_turns
         self.linger = linger
+        self.on_queued = on_queued
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._runner: asyncio.Task[None] | None = None
 
@@ -70,9 +84,15 @@ class SaveBatcher:
                 if not pending.done.done():
                     pending.done.set_exception(exc)
             return
-        for pending, task_id in zip(batch, task_ids, strict=True):
-            if not pending.done.done():
-                pending.done.set_result(task_id)
+        try:
+            if self.on_queued is not None:
+                # Before anyone is answered: a client's next turn must find this one in the session's memory.
+                await self.on_queued([(turn, pending.owner) for turn, pending in zip(turns, batch, strict=True)])
+        finally:
+            # The saves are queued whatever became of the memory: every waiter gets its task id.
+            for pending, task_id in zip(batch, task_ids, strict=True):
+                if not pending.done.done():
+                    pending.done.set_result(task_id)
 
     async def close(self) -> None:
         if self._runner is not None:

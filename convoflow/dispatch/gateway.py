@@ -152,14 +152,21 @@ class TaskGateway:
         kind: str,
         owner: str | None = None,
         timeout: float | None = None,
+        register: bool = True,
         **options: Any,
     ) -> dict[str, Any]:
-        """Send `task` and wait (without blocking the loop) for its result."""
+        """Send `task` and wait (without blocking the loop) for its result.
+
+        `register=False` for a task whose id the client never sees (a history read): GET /task cannot be asked
+        about it, so it needs no record.
+        """
         timeout = timeout or self.settings.task_wait_timeout
         task_id = str(uuid.uuid4())
         options.setdefault("expires", timeout)
         if self.results is None:
-            task_id = await self.send(task, kwargs, kind=kind, owner=owner, task_id=task_id, **options)
+            task_id = await self.send(
+                task, kwargs, kind=kind, owner=owner, task_id=task_id, register=register, **options
+            )
             return await self._wait_in_thread(task_id, timeout)
         try:
             future = await self.results.expect(task_id)
@@ -167,7 +174,7 @@ class TaskGateway:
             raise StateStoreUnavailable(
                 f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
             ) from exc
-        await self.send(task, kwargs, kind=kind, owner=owner, task_id=task_id, **options)
+        await self.send(task, kwargs, kind=kind, owner=owner, task_id=task_id, register=register, **options)
         try:
             meta = await self.results.wait(task_id, future, timeout)
         except TimeoutError as exc:

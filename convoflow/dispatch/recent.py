@@ -7,16 +7,37 @@ a turn enters it before its save is queued and leaves it once a worker has store
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from convoflow.config import Settings
 from convoflow.services.outbox import turns_key
 
+logger = logging.getLogger(__name__)
+
 RECENT_TURNS_KEEP = 50
 RECENT_TURNS_TTL_SECONDS = 86_400
+
+
+# KEYS: a session's list, the outbox's turns hash. Returns each cached turn followed by 1 if it is still in the
+# outbox (not stored yet), else 0: one round trip instead of one check per turn.
+_SNAPSHOT = """
+local out = {}
+for _, raw in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local ok, turn = pcall(cjson.decode, raw)
+  local waiting = 0
+  if ok and type(turn) == 'table' and turn['turn_id'] then
+    waiting = redis.call('HEXISTS', KEYS[2], tostring(turn['turn_id']))
+  end
+  table.insert(out, raw)
+  table.insert(out, waiting)
+end
+return out
+"""
 
 
 def recent_capacity(settings: Settings) -> int:
@@ -50,17 +71,38 @@ class RecentTurns:
         self.redis = client
         self.keep = max(keep, settings.history_turns)
         self.ttl_seconds = ttl_seconds
+        self._snapshot = client.register_script(_SNAPSHOT)
 
     def _key(self, owner: str | None, session_id: str) -> str:
         return recent_key(self.settings, owner, session_id)
 
     async def push(self, owner: str | None, session_id: str, turn: dict[str, Any]) -> None:
-        key = self._key(owner, session_id)
+        await self.push_many([(turn, owner)])
+
+    async def push_many(self, turns: list[tuple[dict[str, Any], str | None]]) -> None:
+        """Add each (turn, owner) to its session's list, in order, with one round trip."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lpush(key, json.dumps(turn))
-            pipe.ltrim(key, 0, self.keep - 1)
-            pipe.expire(key, self.ttl_seconds)
+            for turn, owner in turns:
+                key = self._key(owner, str(turn["session_id"]))
+                pipe.lpush(key, json.dumps(turn))
+                pipe.ltrim(key, 0, self.keep - 1)
+                pipe.expire(key, self.ttl_seconds)
             await pipe.execute()
+
+    async def remember_queued(self, turns: list[tuple[dict[str, Any], str | None]]) -> None:
+        """Add turns whose saves the broker accepted (SaveBatcher's `on_queued`); only those join the memory.
+
+        Once queued a turn will be stored, so failing to remember it must not turn its answer into an error.
+        """
+        try:
+            await self.push_many(turns)
+        except RedisError as exc:
+            for turn, _owner in turns:
+                logger.warning(
+                    "turn %s queued but not added to the session's memory: %s",
+                    turn["turn_id"],
+                    exc.__class__.__name__,
+                )
 
     async def newest(self, owner: str | None, session_id: str, count: int) -> list[dict[str, Any]]:
         """Up to `count` turns, newest first."""
@@ -71,17 +113,15 @@ class RecentTurns:
 
     async def snapshot(self, owner: str | None, session_id: str) -> RecentSnapshot:
         """Every cached turn of the session, and the ids of those still in the outbox (not stored yet)."""
-        turns = [json.loads(item) for item in await self.redis.lrange(self._key(owner, session_id), 0, -1)]
-        ids = list(dict.fromkeys(str(turn["turn_id"]) for turn in turns))
-        if not ids:
-            return RecentSnapshot(turns=[], pending=frozenset())
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for turn_id in ids:
-                pipe.hexists(turns_key(self.settings), turn_id)
-            waiting = await pipe.execute()
-        return RecentSnapshot(
-            turns=turns, pending=frozenset(turn_id for turn_id, found in zip(ids, waiting, strict=True) if found)
-        )
+        flat = await self._snapshot(keys=[self._key(owner, session_id), turns_key(self.settings)])
+        turns: list[dict[str, Any]] = []
+        pending: set[str] = set()
+        for raw, waiting in zip(flat[::2], flat[1::2], strict=True):
+            turn = json.loads(raw)
+            turns.append(turn)
+            if waiting:
+                pending.add(str(turn["turn_id"]))
+        return RecentSnapshot(turns=turns, pending=frozenset(pending))
 
     async def forget(self, owner: str | None, session_id: str) -> None:
         await self.redis.delete(self._key(owner, session_id))

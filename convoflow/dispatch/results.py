@@ -11,13 +11,15 @@ import redis.asyncio as aioredis
 from celery import Celery, states
 
 READY_STATES = states.READY_STATES
+READ_STORED_AFTER_SECONDS = 0.05
 
 
 class ResultWaiter:
     """Waits for task results published by Celery's Redis result backend (SET + PUBLISH on the same key).
 
-    The waiter subscribes to a task's channel before the task is sent, then also reads the key once,
-    so a result stored before the subscription took effect is never missed.
+    The waiter subscribes to a task's channel before the task is sent and, when no result was published within
+    READ_STORED_AFTER_SECONDS, reads the key once, so a result stored before the subscription took effect is
+    never missed.
     """
 
     def __init__(self, app: Celery, client: aioredis.Redis) -> None:
@@ -45,12 +47,16 @@ class ResultWaiter:
     async def wait(self, task_id: str, future: asyncio.Future[dict[str, Any]], timeout: float) -> dict[str, Any]:
         key = self.key_for(task_id)
         try:
+            # Usually the published result arrives first; reading the key covers a result published before the
+            # subscription took effect, at the cost of one round trip only for results slower than this.
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(asyncio.shield(future), min(READ_STORED_AFTER_SECONDS, timeout))
             stored = await self._client.get(key)
             if stored is not None:
                 meta = json.loads(stored)
                 if meta.get("status") in READY_STATES:
                     return dict(meta)
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            return await asyncio.wait_for(asyncio.shield(future), max(0.0, timeout - READ_STORED_AFTER_SECONDS))
         finally:
             self._waiting.pop(key, None)
             with contextlib.suppress(Exception):

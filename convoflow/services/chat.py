@@ -7,8 +7,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from convoflow.config import Settings
 from convoflow.dispatch.batcher import SaveBatcher
 from convoflow.dispatch.gateway import TaskGateway
@@ -75,22 +73,13 @@ class ChatService:
         return AnsweredTurn(answer=result.answer, session_id=session_id, turn_id=turn_id, task_id=task_id)
 
     async def record(self, turn: dict[str, Any]) -> str:
-        """Queue the save of an answered turn (see `answered_turn`), then add it to the session's memory.
+        """Queue the save of an answered turn (see `answered_turn`); the batcher adds it to the session's memory.
 
         Returns the save task's id once the broker holds the save.
         """
-        owner = turn.get("owner")
-        task_id = await self.saves.submit(turn, owner)
+        task_id = await self.saves.submit(turn, turn.get("owner"))
         metrics.turns_answered.inc()
         logger.info("turn %s answered by %s; save queued as task %s", turn["turn_id"], turn["model"], task_id)
-        # Only a turn the broker accepted becomes part of the session's memory. Once it is queued the turn
-        # will be stored, so failing to remember it must not turn the answer into an error (and a retry).
-        try:
-            await self.recent.push(owner, str(turn["session_id"]), {**turn, "task_id": task_id})
-        except RedisError as exc:
-            logger.warning(
-                "turn %s queued but not added to the session's memory: %s", turn["turn_id"], exc.__class__.__name__
-            )
         return task_id
 
     async def prior_turns(self, session_id: str, owner: str | None) -> list[PriorTurn]:

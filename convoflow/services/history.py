@@ -122,5 +122,6 @@ class SessionHistory:
             {"limit": limit, "session_id": session_id, "owner": owner, **before},
             kind="history",
             owner=owner,
+            register=False,
         )
         return list(result["history"])

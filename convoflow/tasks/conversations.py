@@ -64,7 +64,13 @@ def save_turns_task(turns: list[dict[str, Any]]) -> dict[str, Any]:
     return {"success": True, "turns": len(turns)}
 
 
-@shared_task(name="celery_tasks.get_conversation_history_task", queue=DATABASE_QUEUE, **db_retry_options())
+# A read reports no STARTED state: nobody polls it, and skipping it saves a result write per read.
+@shared_task(
+    name="celery_tasks.get_conversation_history_task",
+    queue=DATABASE_QUEUE,
+    track_started=False,
+    **db_retry_options(),
+)
 def get_conversation_history_task(
     limit: int = 50,
     session_id: str | None = None,

@@ -31,6 +31,8 @@ from convoflow.worker.queues import DATABASE_QUEUE
 logger = logging.getLogger(__name__)
 
 SAVE_TASK = "celery_tasks.save_conversation_task"
+# Threads taking saves: one per pool process, up to this many (each holds a database connection while storing).
+MAX_THREADS = 4
 
 # KEYS: queue list, kombu's unacked hash, kombu's unacked index. ARGV: how many, now, task name.
 # kombu publishes with LPUSH and consumes from the right, so RPOP takes the oldest messages first.
@@ -94,7 +96,7 @@ class BulkSaveConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)
-        self.thread: threading.Thread | None = None
+        self.threads: list[threading.Thread] = []
         self.stopping = threading.Event()
 
     def include_if(self, worker: Any) -> bool:
@@ -107,13 +109,20 @@ class BulkSaveConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
         )
 
     def start(self, worker: Any) -> None:
-        self.thread = threading.Thread(target=self._run, args=(worker.app,), name="bulk-saves", daemon=True)
-        self.thread.start()
+        # Several threads, so that one stores a batch while another waits on its commit or takes the next one
+        # (the script takes messages atomically: no two threads get the same save).
+        count = max(1, min(int(worker.concurrency or 1), MAX_THREADS))
+        self.threads = [
+            threading.Thread(target=self._run, args=(worker.app,), name=f"bulk-saves-{index}", daemon=True)
+            for index in range(count)
+        ]
+        for thread in self.threads:
+            thread.start()
 
     def stop(self, worker: Any) -> None:
         self.stopping.set()
-        if self.thread is not None:
-            self.thread.join(timeout=30)
+        for thread in self.threads:
+            thread.join(timeout=30)
 
     def _run(self, app: Any) -> None:
         settings = get_settings()

@@ -7,20 +7,16 @@ from collections.abc import AsyncIterator, Sequence
 from langgraph.graph import END, START, StateGraph
 
 from convoflow.config import Settings
-from convoflow.workflow.nodes import answer, build_messages, call_model, load_context
+from convoflow.workflow.nodes import build_messages, respond
 from convoflow.workflow.providers.base import ModelProvider
 from convoflow.workflow.state import ConversationState, PriorTurn, WorkflowAnswer, WorkflowContext
 
 __all__ = ["ConversationWorkflow", "PriorTurn", "WorkflowAnswer", "build_messages", "graph"]
 
 _builder = StateGraph(ConversationState, context_schema=WorkflowContext)
-_builder.add_node(load_context)
-_builder.add_node(call_model)
-_builder.add_node(answer)
-_builder.add_edge(START, "load_context")
-_builder.add_edge("load_context", "call_model")
-_builder.add_edge("call_model", "answer")
-_builder.add_edge("answer", END)
+_builder.add_node(respond)
+_builder.add_edge(START, "respond")
+_builder.add_edge("respond", END)
 
 # Providers and settings arrive per run through the context, so one compiled graph serves every workflow.
 graph = _builder.compile(name="ConversationWorkflow")

@@ -101,8 +101,14 @@ def main() -> int:
             figures["run"] = run_throughput(stack, seconds=seconds)
             print(f"run: {figures['run']}", flush=True)
             figures["slow"] = slow_model(stack, seconds=5 if args.quick else 15)
+            two = slow_model(stack, seconds=5 if args.quick else 15, api_workers=2)
+            figures["slow"]["api_workers_2_turns_per_s"] = two["slow_turns_per_s"]
+            figures["slow"]["api_workers_2_p99_ms"] = two["slow_p99_ms"]
             print(f"slow: {figures['slow']}", flush=True)
             figures["history"] = history_latency(stack, seconds=3 if args.quick else 8)
+            threads = history_latency(stack, seconds=3 if args.quick else 8, pool="threads")
+            for key in ("history_p50_ms", "history_p99_ms", "worker_rss_mb"):
+                figures["history"][f"threads_pool_{key}"] = threads[key]
             print(f"history: {figures['history']}", flush=True)
     figures["meta"]["seconds"] = round(time.perf_counter() - started, 1)
     print_table(figures)

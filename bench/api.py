@@ -67,10 +67,12 @@ def run_throughput(stack: BenchStack, seconds: int = 10, connections: int = 32) 
     return figures
 
 
-def slow_model(stack: BenchStack, seconds: int = 15, connections: int = 500, latency_ms: int = 1000) -> dict[str, Any]:
+def slow_model(
+    stack: BenchStack, seconds: int = 15, connections: int = 500, latency_ms: int = 1000, api_workers: int = 1
+) -> dict[str, Any]:
     """A model that takes a second: the API must hold no thread per call, so hundreds wait at once."""
     stack.worker("--concurrency=2")
-    api, url = stack.api(OFFLINE_LATENCY_MS=str(latency_ms))
+    api, url = stack.api(OFFLINE_LATENCY_MS=str(latency_ms), API_WORKERS=str(api_workers))
     engine = stack.engine()
     try:
         before = stack.count_turns(engine)
@@ -92,11 +94,11 @@ def slow_model(stack: BenchStack, seconds: int = 15, connections: int = 500, lat
     return figures
 
 
-def history_latency(stack: BenchStack, seconds: int = 8) -> dict[str, Any]:
+def history_latency(stack: BenchStack, seconds: int = 8, pool: str = "prefork") -> dict[str, Any]:
     """GET /history of 50 turns through the queue, one client at a time; and the same SELECT done directly."""
-    stack.worker("--concurrency=2")
+    worker = stack.worker("--concurrency=2", f"--pool={pool}")
     _api, url = stack.api()
-    session = "history-bench"
+    session = f"history-bench-{pool}"
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
             for index in range(50):
@@ -114,6 +116,7 @@ def history_latency(stack: BenchStack, seconds: int = 8) -> dict[str, Any]:
             "history_rps_one_client": result.rps,
             "direct_select_p50_ms": direct,
             "history_to_direct": (result.latency_ms.get("50") or 0.0) / direct if direct else 0.0,
+            "worker_rss_mb": rss_mb(worker.pid),
         }
     finally:
         stack.stop_processes()

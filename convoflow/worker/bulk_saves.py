@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 SAVE_TASK = "celery_tasks.save_conversation_task"
 # Threads taking saves: one per pool process, up to this many (each holds a database connection while storing).
 MAX_THREADS = 4
+IDLE_POLL_SECONDS = 0.2
 
 # KEYS: queue list, kombu's unacked hash, kombu's unacked index. ARGV: how many, now, task name.
 # kombu publishes with LPUSH and consumes from the right, so RPOP takes the oldest messages first.
@@ -139,7 +140,9 @@ class BulkSaveConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
                 self.stopping.wait(1.0)
                 continue
             if not raw_messages:
-                self.stopping.wait(0.05)
+                # An idle queue is looked at a few times a second: kombu's own consumer takes a trickle of saves
+                # at once anyway, and polling every few milliseconds would cost the worker's other tasks.
+                self.stopping.wait(IDLE_POLL_SECONDS)
                 continue
             try:
                 self._store(client, keys, task, settings, raw_messages)

@@ -23,18 +23,22 @@ RECENT_TURNS_KEEP = 50
 RECENT_TURNS_TTL_SECONDS = 86_400
 
 
-# KEYS: a session's list, the outbox's turns hash. Returns each cached turn followed by 1 if it is still in the
-# outbox (not stored yet), else 0: one round trip instead of one check per turn.
+# KEYS: a session's list, the outbox's turns hash. ARGV: an anchor turn id (or ''), '1' to return stored turns too.
+# Returns the cached turns still in the outbox (not stored yet), the anchor, and with ARGV[2] every other cached
+# turn, each followed by 1 if it is still in the outbox, else 0: one round trip, and usually nothing to decode.
 _SNAPSHOT = """
 local out = {}
 for _, raw in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
   local ok, turn = pcall(cjson.decode, raw)
-  local waiting = 0
+  local waiting, id = 0, nil
   if ok and type(turn) == 'table' and turn['turn_id'] then
-    waiting = redis.call('HEXISTS', KEYS[2], tostring(turn['turn_id']))
+    id = tostring(turn['turn_id'])
+    waiting = redis.call('HEXISTS', KEYS[2], id)
   end
-  table.insert(out, raw)
-  table.insert(out, waiting)
+  if waiting == 1 or ARGV[2] == '1' or id == ARGV[1] then
+    table.insert(out, raw)
+    table.insert(out, waiting)
+  end
 end
 return out
 """
@@ -51,7 +55,7 @@ def recent_key(settings: Settings, owner: str | None, session_id: str) -> str:
 
 @dataclass(frozen=True)
 class RecentSnapshot:
-    """The cached turns of one session, newest first, and which of them are not stored yet."""
+    """Cached turns of one session, newest first, and which of them are not stored yet."""
 
     turns: list[dict[str, Any]]
     pending: frozenset[str]
@@ -111,9 +115,15 @@ class RecentTurns:
         raw = await self.redis.lrange(self._key(owner, session_id), 0, count - 1)
         return [json.loads(item) for item in raw]
 
-    async def snapshot(self, owner: str | None, session_id: str) -> RecentSnapshot:
-        """Every cached turn of the session, and the ids of those still in the outbox (not stored yet)."""
-        flat = await self._snapshot(keys=[self._key(owner, session_id), turns_key(self.settings)])
+    async def snapshot(
+        self, owner: str | None, session_id: str, *, anchor: str | None = None, stored_too: bool = False
+    ) -> RecentSnapshot:
+        """The session's cached turns not stored yet (still in the outbox), newest first, and the cached turn
+        `anchor` if there is one; with `stored_too`, every cached turn. `pending` says which are not stored yet."""
+        flat = await self._snapshot(
+            keys=[self._key(owner, session_id), turns_key(self.settings)],
+            args=[anchor or "", "1" if stored_too else "0"],
+        )
         turns: list[dict[str, Any]] = []
         pending: set[str] = set()
         for raw, waiting in zip(flat[::2], flat[1::2], strict=True):

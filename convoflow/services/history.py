@@ -98,11 +98,15 @@ class SessionHistory:
             return HistoryPage(stored)
         # Redis first, the database second: a turn that left the outbox before the snapshot was committed
         # before it, so the database read that follows has it; one still in the outbox is listed from the cache.
-        snapshot = await self.recent.snapshot(owner, session_id)
+        # Only the turns not stored yet (and the page's anchor) are needed to merge with the database's page.
+        snapshot = await self.recent.snapshot(owner, session_id, anchor=str(before) if before else None)
         window = _window(snapshot, before)
         try:
             stored = await self._stored(limit, session_id, owner, window.db_before)
         except (TaskTimedOut, BrokerUnavailable):
+            # The database cannot list the stored turns now: the cache's copies of them are better than nothing.
+            snapshot = await self.recent.snapshot(owner, session_id, stored_too=True)
+            window = _window(snapshot, before)
             if not window.cached:
                 raise
             # No worker answered: list what the cache knows rather than nothing, and say so.

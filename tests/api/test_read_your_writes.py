@@ -49,6 +49,25 @@ def test_history_shows_turn_before_it_is_persisted_and_after(api_without_worker:
     assert history(stack, session_id=session)["partial"] is False
 
 
+def test_with_no_worker_stored_turns_are_listed_from_the_cache_as_persisted(api_without_worker: Stack) -> None:
+    stack = api_without_worker
+    session = f"ryw-stored-{uuid.uuid4()}"
+    worker = stack.start_worker("-c", "1")
+    stack.call("celery_tasks.init_database_task", timeout=60)
+    with stack.http() as client:
+        answered = [client.post("/run", json={"user_input": text, "session_id": session}) for text in ("a", "b")]
+    assert [response.status_code for response in answered] == [200, 200]
+    wait_until_persisted(stack, session, 2)
+    worker.stop()
+
+    page = history(stack, session_id=session)
+    assert page["partial"] is True  # the database's page is out of reach; the cache still knows both turns
+    assert [(item["turn_id"], item["persisted"]) for item in page["history"]] == [
+        (answered[1].json()["turn_id"], True),
+        (answered[0].json()["turn_id"], True),
+    ]
+
+
 def test_history_of_a_session_nobody_cached_still_needs_a_worker(api_without_worker: Stack) -> None:
     with api_without_worker.http() as client:
         response = client.get("/history", params={"session_id": f"cold-{uuid.uuid4()}"})

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import redis
 from celery import bootsteps
 
@@ -74,12 +75,20 @@ class TakenSave:
     request_dict: Mapping[str, Any] | None = field(default_factory=dict)
 
 
+def _loads(data: bytes) -> Any:
+    # orjson is several times faster; the standard library also reads what it refuses (NaN, from kombu's encoder).
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
 def decode(raw: bytes) -> TakenSave:
-    message = json.loads(raw)
+    message = _loads(raw)
     headers, properties = message["headers"], message["properties"]
     if message.get("content-type") != "application/json" or properties.get("body_encoding") != "base64":
         raise ValueError("not a JSON message in base64")
-    args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    args, kwargs, _embed = _loads(base64.b64decode(message["body"]))
     return TakenSave(
         id=str(headers["id"]),
         tag=str(properties["delivery_tag"]),

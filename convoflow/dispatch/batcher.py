@@ -19,6 +19,9 @@ from convoflow.dispatch.gateway import TaskGateway
 
 logger = logging.getLogger(__name__)
 
+# How many times `linger` a batch waits for more turns when the API is busy.
+BUSY_LINGER_FACTOR = 5
+
 
 @dataclass
 class _Pending:
@@ -62,8 +65,13 @@ class SaveBatcher:
 
     async def _run(self) -> None:
         while True:
+            # Turns that arrived while the last batch was being queued mean the API is busy: waiting a little
+            # longer then makes fewer, larger messages (each costs the worker about as much as one turn), while a
+            # lone turn on a quiet API waits only `linger`.
+            busy = not self._queue.empty()
             batch = [await self._queue.get()]
-            deadline = asyncio.get_running_loop().time() + self.linger
+            linger = self.linger * BUSY_LINGER_FACTOR if busy else self.linger
+            deadline = asyncio.get_running_loop().time() + linger
             while len(batch) < self.max_turns:
                 timeout = deadline - asyncio.get_running_loop().time()
                 if timeout <= 0:

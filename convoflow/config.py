@@ -98,7 +98,10 @@ class Settings(BaseSettings):
     max_session_id_length: int = Field(default=128, ge=8, le=128)
     max_request_bytes: int = Field(default=1_000_000, ge=1024, description="largest request body accepted")
     api_save_linger: float = Field(
-        default=0.002, ge=0, le=0.1, description="seconds the API gathers answered turns into one save message (5x while busy)"
+        default=0.002,
+        ge=0,
+        le=0.1,
+        description="seconds the API gathers answered turns into one save message (5x while busy)",
     )
     task_wait_timeout: float = Field(default=10.0, gt=0, description="seconds the API waits for a read task")
     max_url_bytes: int = Field(default=8192, ge=1024, description="longest request target (path and query) accepted")

@@ -26,7 +26,7 @@ from convoflow.services.chat import ChatService
 from convoflow.services.history import SessionHistory
 from convoflow.services.idempotency import IdempotentRequests
 from convoflow.services.runs import RunService
-from convoflow.tasks.conversations import save_turns_task
+from convoflow.tasks import names
 from convoflow.web import STATIC_DIR
 from convoflow.worker.app import get_celery_app
 from convoflow.workflow import ConversationWorkflow, build_provider
@@ -57,7 +57,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.gateway = gateway
     saves = SaveBatcher(
         gateway,
-        save_turns_task,
+        names.SAVE_TURNS,
         max_turns=settings.save_batch_size,
         linger=settings.api_save_linger,
         on_queued=recent.remember_queued,

@@ -40,7 +40,7 @@ class SaveBatcher:
     def __init__(
         self,
         gateway: TaskGateway,
-        task: Any,
+        task: str,
         *,
         max_turns: int = 100,
         linger: float = 0.002,

@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 import redis.asyncio as aioredis
-from celery import Celery, Task
+from celery import Celery
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
@@ -94,13 +94,14 @@ class TaskGateway:
         data = json.loads(record)
         return IssuedTask(task_id=task_id, kind=str(data.get("kind", "")), owner=data.get("owner"))
 
-    def _publish(self, task: Task[Any, Any], kwargs: dict[str, Any], task_id: str, options: dict[str, Any]) -> None:
+    def _publish(self, task: str, kwargs: dict[str, Any], task_id: str, options: dict[str, Any]) -> None:
+        # By name: the API loads no task module (and so no database code); routes come from the configuration.
         # kwargsrepr is what Flower shows: sizes, never conversation text.
-        task.apply_async(kwargs=kwargs, task_id=task_id, kwargsrepr=describe_arguments(kwargs), **options)  # type: ignore[call-arg]
+        self.app.send_task(task, kwargs=kwargs, task_id=task_id, kwargsrepr=describe_arguments(kwargs), **options)
 
     async def send(
         self,
-        task: Task[Any, Any],
+        task: str,
         kwargs: dict[str, Any],
         *,
         kind: str,
@@ -109,7 +110,7 @@ class TaskGateway:
         register: bool = True,
         **options: Any,
     ) -> str:
-        """Queue `task`; returns its id once the broker has it. Raises BrokerUnavailable when it cannot."""
+        """Queue the task named `task`; returns its id once the broker has it (else raises BrokerUnavailable)."""
         task_id = task_id or str(uuid.uuid4())
         if register:
             await self._remember(IssuedTask(task_id=task_id, kind=kind, owner=owner))
@@ -123,7 +124,7 @@ class TaskGateway:
             ) from exc
         return task_id
 
-    async def send_turns(self, task: Task[Any, Any], turns: list[dict[str, Any]], owners: list[str | None]) -> str:
+    async def send_turns(self, task: str, turns: list[dict[str, Any]], owners: list[str | None]) -> str:
         """Queue one message carrying several turns, each with its own `task_id` (and owner).
 
         Each turn's task id is remembered, so GET /task/{id} answers for it like for any other task, and
@@ -146,7 +147,7 @@ class TaskGateway:
 
     async def call(
         self,
-        task: Task[Any, Any],
+        task: str,
         kwargs: dict[str, Any],
         *,
         kind: str,

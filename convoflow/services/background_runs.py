@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from celery import current_app
 
 from convoflow.config import Settings
 from convoflow.dispatch.registry import issued_task_key, issued_task_record
 from convoflow.services import memory, outbox
 from convoflow.services.redis_client import sync_redis
 from convoflow.services.turns import answered_turn
-from convoflow.tasks.conversations import save_turns_task
+from convoflow.tasks import names
 from convoflow.workflow import ConversationWorkflow, PriorTurn, WorkflowAnswer, build_provider
 
 CANCEL_POLL_SECONDS = 0.25
@@ -139,7 +140,8 @@ def _queue_save(settings: Settings, run: BackgroundRun, answer: WorkflowAnswer) 
         outbox.add_commands(pipe, settings, [turn])
         pipe.execute()
     try:
-        save_turns_task.apply_async(kwargs={"turns": [turn]})
+        # By name: the API imports this module (for cancel_key) and loads no task or database code.
+        current_app.send_task(names.SAVE_TURNS, kwargs={"turns": [turn]})
     except Exception:
         # Not queued: the run fails, and the sweeper must not store the turn behind the client's back.
         with client.pipeline(transaction=True) as pipe:

@@ -13,10 +13,7 @@ from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
 from convoflow.observability import metrics
 from convoflow.services.turns import answered_turn
-from convoflow.tasks.conversations import (
-    delete_conversation_history_task,
-    get_conversation_history_task,
-)
+from convoflow.tasks import names
 from convoflow.workflow import ConversationWorkflow, PriorTurn
 
 logger = logging.getLogger(__name__)
@@ -96,7 +93,7 @@ class ChatService:
         before_turn_id: uuid.UUID | None = None,
     ) -> dict[str, Any]:
         return await self.gateway.call(
-            get_conversation_history_task,
+            names.GET_HISTORY,
             {
                 "limit": limit,
                 "session_id": session_id,
@@ -111,7 +108,7 @@ class ChatService:
         kwargs: dict[str, Any] = {"session_id": session_id, "owner": owner}
         if days_old is not None:
             kwargs["days_old"] = days_old
-        result = await self.gateway.call(delete_conversation_history_task, kwargs, kind="delete", owner=owner)
+        result = await self.gateway.call(names.DELETE_HISTORY, kwargs, kind="delete", owner=owner)
         if session_id is not None:
             await self.recent.forget(owner, session_id)
         return result

@@ -13,7 +13,7 @@ from convoflow.dispatch import inspection
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.observability.heartbeat import heartbeat_age
 from convoflow.services import pending
-from convoflow.tasks.health import check_database_task
+from convoflow.tasks import names
 from convoflow.worker.queues import DATABASE_QUEUE
 
 CHECK_TIMEOUT_SECONDS = 3.0
@@ -120,7 +120,7 @@ async def check_all(gateway: TaskGateway) -> dict[str, Check]:
         if not (await asyncio.shield(consumers)).get(DATABASE_QUEUE):
             # Nothing would answer: do not pile check messages onto an unconsumed queue.
             return Check(False, f"not checked: no worker consumes the '{DATABASE_QUEUE}' queue")
-        await gateway.call(check_database_task, {}, kind="health", timeout=CHECK_TIMEOUT_SECONDS - 0.5)
+        await gateway.call(names.CHECK_DATABASE, {}, kind="health", timeout=CHECK_TIMEOUT_SECONDS - 0.5)
         return Check(True, "a worker reached the database")
 
     async def queues() -> Check:

@@ -18,7 +18,7 @@ from convoflow.config import Settings
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentSnapshot, RecentTurns
 from convoflow.errors import BrokerUnavailable, TaskTimedOut
-from convoflow.tasks.conversations import get_conversation_history_task
+from convoflow.tasks import names
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class SessionHistory:
         self, limit: int, session_id: str | None, owner: str | None, before: dict[str, str | None]
     ) -> list[dict[str, Any]]:
         result = await self.gateway.call(
-            get_conversation_history_task,
+            names.GET_HISTORY,
             {"limit": limit, "session_id": session_id, "owner": owner, **before},
             kind="history",
             owner=owner,

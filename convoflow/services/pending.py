@@ -12,13 +12,16 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
 from convoflow.config import Settings
-from convoflow.db.repository import NewTurn
 from convoflow.observability import metrics
 from convoflow.services.outbox import due_key
+
+if TYPE_CHECKING:  # the API reads the lag and loads no database code
+    from convoflow.db.repository import NewTurn
 
 
 def record_stored(turns: Sequence[NewTurn], inserted: Collection[uuid.UUID]) -> None:

@@ -13,7 +13,7 @@ from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.states import friendly_state
 from convoflow.errors import Conflict, NotFound
 from convoflow.services.background_runs import cancel_key
-from convoflow.tasks.runs import run_workflow_task
+from convoflow.tasks import names
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class RunService:
         session_id = session_id or str(uuid.uuid4())
         turn_id = uuid.uuid4()
         task_id = await self.gateway.send(
-            run_workflow_task,
+            names.RUN_WORKFLOW,
             {"user_input": user_input, "session_id": session_id, "turn_id": str(turn_id), "owner": owner},
             kind=RUN_KIND,
             owner=owner,

@@ -13,6 +13,7 @@ from celery_batches import SimpleRequest
 from convoflow.config import get_settings
 from convoflow.services import conversations
 from convoflow.services.turn_batches import QueuedSave, save_batch
+from convoflow.tasks import names
 from convoflow.tasks.policy import db_retry_options
 from convoflow.tasks.save_outcomes import TurnOfBatch, settle
 from convoflow.worker.batching import ACK, SettledBatches
@@ -28,7 +29,7 @@ def _utc(value: str) -> datetime:
 
 @shared_task(
     base=SettledBatches,
-    name="celery_tasks.save_conversation_task",
+    name=names.SAVE_CONVERSATION,
     queue=DATABASE_QUEUE,
     flush_every=_settings.save_batch_size,
     flush_interval=_settings.save_batch_interval,
@@ -46,7 +47,7 @@ def save_conversation_task(requests: list[SimpleRequest]) -> dict[str, str]:
     return settle(save_conversation_task, settings, requests, save_batch(settings, saves))
 
 
-@shared_task(name="convoflow.save_turns", queue=DATABASE_QUEUE, acks_late=True)
+@shared_task(name=names.SAVE_TURNS, queue=DATABASE_QUEUE, acks_late=True)
 def save_turns_task(turns: list[dict[str, Any]]) -> dict[str, Any]:
     """Store the turns the API micro-batched into one message; each turn has its own `task_id` and result.
 
@@ -66,7 +67,7 @@ def save_turns_task(turns: list[dict[str, Any]]) -> dict[str, Any]:
 
 # A read reports no STARTED state: nobody polls it, and skipping it saves a result write per read.
 @shared_task(
-    name="celery_tasks.get_conversation_history_task",
+    name=names.GET_HISTORY,
     queue=DATABASE_QUEUE,
     track_started=False,
     **db_retry_options(),
@@ -89,7 +90,7 @@ def get_conversation_history_task(
     return {"success": True, "count": len(history), "history": history}
 
 
-@shared_task(name="celery_tasks.delete_conversation_history_task", queue=DATABASE_QUEUE, **db_retry_options())
+@shared_task(name=names.DELETE_HISTORY, queue=DATABASE_QUEUE, **db_retry_options())
 def delete_conversation_history_task(
     days_old: int = 30, session_id: str | None = None, owner: str | None = None
 ) -> dict[str, Any]:

@@ -8,10 +8,11 @@ from celery import shared_task
 
 from convoflow.config import get_settings
 from convoflow.services import conversations
+from convoflow.tasks import names
 from convoflow.worker.queues import DATABASE_QUEUE
 
 
-@shared_task(name="convoflow.check_database", queue=DATABASE_QUEUE)
+@shared_task(name=names.CHECK_DATABASE, queue=DATABASE_QUEUE)
 def check_database_task() -> dict[str, Any]:
     conversations.check_database(get_settings())
     return {"success": True}

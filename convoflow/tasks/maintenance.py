@@ -10,18 +10,19 @@ from celery import shared_task
 from convoflow.config import get_settings
 from convoflow.services import conversations
 from convoflow.services.redis_client import sync_redis
+from convoflow.tasks import names
 from convoflow.tasks.policy import db_retry_options
 from convoflow.worker.queues import DATABASE_QUEUE
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="celery_tasks.init_database_task", queue=DATABASE_QUEUE, **db_retry_options())
+@shared_task(name=names.INIT_DATABASE, queue=DATABASE_QUEUE, **db_retry_options())
 def init_database_task() -> dict[str, Any]:
     return {"success": True, **conversations.initialise_schema(get_settings())}
 
 
-@shared_task(name="convoflow.cleanup_expired_conversations", queue=DATABASE_QUEUE, **db_retry_options())
+@shared_task(name=names.CLEANUP_EXPIRED, queue=DATABASE_QUEUE, **db_retry_options())
 def cleanup_expired_conversations_task() -> dict[str, Any]:
     """Delete turns older than RETENTION_DAYS; a Redis lock keeps two runs from overlapping."""
     settings = get_settings()

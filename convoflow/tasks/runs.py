@@ -9,6 +9,7 @@ from celery import Task, shared_task, states
 from celery.exceptions import Ignore
 
 from convoflow.config import get_settings
+from convoflow.tasks import names
 from convoflow.worker.queues import WORKFLOW_QUEUE
 
 
@@ -21,7 +22,7 @@ class RunFailed(Exception):
 # it holds the claim (track_started would let a duplicate overwrite a finished run's state).
 @shared_task(
     bind=True,
-    name="convoflow.run_workflow",
+    name=names.RUN_WORKFLOW,
     queue=WORKFLOW_QUEUE,
     acks_late=False,
     track_started=False,

@@ -8,11 +8,12 @@ from celery import shared_task
 
 from convoflow.config import get_settings
 from convoflow.services import sessions
+from convoflow.tasks import names
 from convoflow.tasks.policy import db_retry_options
 from convoflow.worker.queues import DATABASE_QUEUE
 
 
-@shared_task(name="convoflow.list_sessions", queue=DATABASE_QUEUE, **db_retry_options())
+@shared_task(name=names.LIST_SESSIONS, queue=DATABASE_QUEUE, **db_retry_options())
 def list_sessions_task(limit: int = 20, cursor: str | None = None, owner: str | None = None) -> dict[str, Any]:
     page = sessions.list_sessions(get_settings(), limit=limit, cursor=cursor, owner=owner)
     return {"success": True, "count": len(page["sessions"]), **page}

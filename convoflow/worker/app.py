@@ -9,7 +9,6 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from convoflow.config import Settings, get_settings
-from convoflow.db.engine import dispose_engines
 from convoflow.logging_setup import install_privacy_filters
 from convoflow.worker import telemetry  # noqa: F401  (connects the logging, request-id and metrics signals)
 from convoflow.worker.bulk_saves import BulkSaveConsumer
@@ -116,5 +115,8 @@ def get_celery_app() -> Celery:
 
 @worker_process_init.connect
 def _fresh_connections_after_fork(**_: Any) -> None:
-    # A forked pool child must not reuse its parent's database sockets.
+    # A forked pool child must not reuse its parent's database sockets. (Imported here: the API builds this app
+    # too, to send tasks, and loads no database code.)
+    from convoflow.db.engine import dispose_engines
+
     dispose_engines()

@@ -25,8 +25,6 @@ import redis
 from celery import bootsteps
 
 from convoflow.config import Settings, get_settings
-from convoflow.services.turn_batches import QueuedSave, save_batch
-from convoflow.worker.batching import ACK
 from convoflow.worker.queues import DATABASE_QUEUE
 
 logger = logging.getLogger(__name__)
@@ -161,7 +159,11 @@ class BulkSaveConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
         client.close()
 
     def _store(self, client: redis.Redis, keys: list[str], task: Any, settings: Settings, raws: list[bytes]) -> None:
+        # Imported here: this module is loaded wherever the Celery app is built, the API included, which loads no
+        # database code.
+        from convoflow.services.turn_batches import QueuedSave, save_batch
         from convoflow.tasks.save_outcomes import settle
+        from convoflow.worker.batching import ACK
 
         taken: list[TakenSave] = []
         undecodable: list[bytes] = []

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from kombu import Queue
 
+from convoflow.tasks import names
+
 DATABASE_QUEUE = "database"
 WORKFLOW_QUEUE = "workflow"
 
@@ -20,15 +22,15 @@ QUEUES: tuple[Queue, ...] = (
 )
 
 TASK_ROUTES: dict[str, dict[str, str]] = {
-    "celery_tasks.save_conversation_task": {"queue": DATABASE_QUEUE},
-    "convoflow.save_turns": {"queue": DATABASE_QUEUE},
-    "celery_tasks.get_conversation_history_task": {"queue": DATABASE_QUEUE},
-    "celery_tasks.delete_conversation_history_task": {"queue": DATABASE_QUEUE},
-    "celery_tasks.init_database_task": {"queue": DATABASE_QUEUE},
-    "convoflow.cleanup_expired_conversations": {"queue": DATABASE_QUEUE},
-    "convoflow.check_database": {"queue": DATABASE_QUEUE},
-    "convoflow.list_sessions": {"queue": DATABASE_QUEUE},
-    "convoflow.run_workflow": {"queue": WORKFLOW_QUEUE},
+    names.SAVE_CONVERSATION: {"queue": DATABASE_QUEUE},
+    names.SAVE_TURNS: {"queue": DATABASE_QUEUE},
+    names.GET_HISTORY: {"queue": DATABASE_QUEUE},
+    names.DELETE_HISTORY: {"queue": DATABASE_QUEUE},
+    names.INIT_DATABASE: {"queue": DATABASE_QUEUE},
+    names.CLEANUP_EXPIRED: {"queue": DATABASE_QUEUE},
+    names.CHECK_DATABASE: {"queue": DATABASE_QUEUE},
+    names.LIST_SESSIONS: {"queue": DATABASE_QUEUE},
+    names.RUN_WORKFLOW: {"queue": WORKFLOW_QUEUE},
 }
 
 TASK_MODULES: tuple[str, ...] = (

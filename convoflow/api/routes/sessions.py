@@ -10,8 +10,8 @@ from convoflow.api.deps import ChatDep, GatewayDep, OwnerDep
 from convoflow.api.responses import error_responses
 from convoflow.api.schemas import SESSION_ID_PATTERN, DeleteSessionResponse, SessionsResponse, SessionSummary
 from convoflow.errors import InvalidParameter
-from convoflow.services.sessions import decode_cursor
-from convoflow.tasks.sessions import list_sessions_task
+from convoflow.services.cursors import decode_cursor
+from convoflow.tasks import names
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
@@ -35,7 +35,7 @@ async def list_sessions(
             problem = {"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}
             raise InvalidParameter(f"cursor: {exc}", detail=[problem]) from exc
     page = await gateway.call(
-        list_sessions_task, {"limit": limit, "cursor": cursor, "owner": owner}, kind="sessions", owner=owner
+        names.LIST_SESSIONS, {"limit": limit, "cursor": cursor, "owner": owner}, kind="sessions", owner=owner
     )
     sessions = [SessionSummary.model_validate(item) for item in page["sessions"]]
     return SessionsResponse(count=len(sessions), sessions=sessions, next_cursor=page["next_cursor"])

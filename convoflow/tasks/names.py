@@ -1,0 +1,11 @@
+"""Task names, for code that sends tasks without importing them (the API loads no database code)."""
+
+SAVE_CONVERSATION = "celery_tasks.save_conversation_task"
+SAVE_TURNS = "convoflow.save_turns"
+GET_HISTORY = "celery_tasks.get_conversation_history_task"
+DELETE_HISTORY = "celery_tasks.delete_conversation_history_task"
+INIT_DATABASE = "celery_tasks.init_database_task"
+CLEANUP_EXPIRED = "convoflow.cleanup_expired_conversations"
+CHECK_DATABASE = "convoflow.check_database"
+LIST_SESSIONS = "convoflow.list_sessions"
+RUN_WORKFLOW = "convoflow.run_workflow"

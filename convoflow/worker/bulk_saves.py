@@ -97,6 +97,37 @@ def decode(raw: bytes) -> TakenSave:
     )
 
 
+def dead_letter_undecodable(settings: Settings, messages: list[tuple[bytes, str]]) -> list[str]:
+    """Keep save messages whose body cannot be read (another serializer, a damaged body) as dead letters.
+
+    Returns the delivery tags of those kept, to be acknowledged: given back to the queue they would come back
+    after every visibility timeout, forever. A message that could not be kept (Redis refused) is not returned.
+    """
+    from convoflow.services.dead_letters import record_dead_saves
+
+    entries: list[dict[str, Any]] = []
+    tags: list[str] = []
+    for raw, error in messages:
+        envelope = _loads(raw)  # the take script read this envelope already; only its body is unreadable
+        entries.append(
+            {
+                "task_id": str(envelope["headers"].get("id")),
+                "error": f"undecodable save message: {error}"[:300],
+                "message": raw.decode("utf-8", "replace"),
+            }
+        )
+        tags.append(str(envelope["properties"]["delivery_tag"]))
+    if not entries:
+        return []
+    try:
+        record_dead_saves(settings, entries)
+    except redis.RedisError:
+        logger.warning("bulk saves: %d undecodable messages left for the visibility timeout", len(entries))
+        return []
+    logger.error("bulk saves: %d undecodable save messages kept as dead letters", len(entries))
+    return tags
+
+
 class BulkSaveConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
     """Runs a thread in the worker's main process that stores queued saves in bulk."""
 
@@ -166,16 +197,16 @@ class BulkSaveConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
         from convoflow.worker.batching import ACK
 
         taken: list[TakenSave] = []
-        undecodable: list[bytes] = []
+        undecodable: list[tuple[bytes, str]] = []
         for raw in raws:
             try:
                 taken.append(decode(raw))
-            except (ValueError, KeyError, TypeError):
-                undecodable.append(raw)
+            except (ValueError, KeyError, TypeError) as exc:
+                undecodable.append((raw, f"{exc.__class__.__name__}: {exc}"))
         saves = [QueuedSave(item.id, item.args, item.kwargs) for item in taken]
         decisions = settle(task, settings, taken, save_batch(settings, saves))
         queue, unacked, index = keys
-        tags = [item.tag for item in taken]
+        tags = [item.tag for item in taken] + dead_letter_undecodable(settings, undecodable)
         again = [item.raw for item in taken if decisions.get(item.id) != ACK]
         if tags:
             with client.pipeline(transaction=True) as pipe:
@@ -184,7 +215,3 @@ class BulkSaveConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
                 if again:
                     pipe.rpush(queue, *again)  # next in line again
                 pipe.execute()
-        if undecodable:
-            logger.error(
-                "bulk saves: %d messages could not be decoded; left for the visibility timeout", len(undecodable)
-            )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import uuid
 from typing import Any
 
@@ -13,29 +14,37 @@ from redis.exceptions import LockError, RedisError
 from convoflow.config import get_settings
 from convoflow.services import outbox
 from convoflow.services.redis_client import sync_redis
+from convoflow.tasks import names
 
 logger = logging.getLogger(__name__)
 
-SAVE_TURNS = "convoflow.save_turns"
-
 
 class OutboxSweeper(bootsteps.StartStopStep):  # type: ignore[misc]
-    """Every OUTBOX_SWEEP_INTERVAL seconds one worker (under a Redis lock) re-queues overdue turns."""
+    """Every OUTBOX_SWEEP_INTERVAL seconds one worker (under a Redis lock) re-queues overdue turns.
 
-    requires = ("celery.worker.components:Timer",)
+    It runs in a thread of its own, not on the worker's timer: Celery clears the event loop's timer whenever it
+    reconnects to the broker, which would end the sweeps after the very outage they are there to repair.
+    """
 
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)
-        self.tref: Any = None
+        self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
 
     def start(self, worker: Any) -> None:
-        interval = get_settings().outbox_sweep_interval
-        self.tref = worker.timer.call_repeatedly(interval, self.sweep, (worker,), priority=10)
+        self.thread = threading.Thread(target=self._run, args=(worker,), name="outbox-sweeper", daemon=True)
+        self.thread.start()
 
     def stop(self, worker: Any) -> None:
-        if self.tref is not None:
-            self.tref.cancel()
-            self.tref = None
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+            self.thread = None
+
+    def _run(self, worker: Any) -> None:
+        interval = get_settings().outbox_sweep_interval
+        while not self.stopping.wait(interval):
+            self.sweep(worker)
 
     def sweep(self, worker: Any) -> None:
         settings = get_settings()
@@ -51,7 +60,7 @@ class OutboxSweeper(bootsteps.StartStopStep):  # type: ignore[misc]
                     for turn in turns:
                         turn.setdefault("task_id", str(uuid.uuid4()))
                     worker.app.send_task(
-                        SAVE_TURNS, kwargs={"turns": turns}, kwargsrepr=f"{{'turns': <{len(turns)} items>}}"
+                        names.SAVE_TURNS, kwargs={"turns": turns}, kwargsrepr=f"{{'turns': <{len(turns)} items>}}"
                     )
                     logger.warning("outbox: re-queued %d answered turns that were not stored in time", len(turns))
             finally:

@@ -116,6 +116,15 @@ class Stack:
             process.stop()
         self.processes.clear()
         if self._app is not None:
+            consumer = getattr(self._app.backend, "result_consumer", None)
+            if consumer is not None:
+                # AsyncResult.__del__ unsubscribes through this consumer whenever garbage collection runs, in
+                # whatever thread: against a Redis that a fault test has since stopped, Celery then retries for
+                # 20 s and more, freezing that thread (once the load client of the next test, for 77 s).
+                with contextlib.suppress(Exception):
+                    consumer.stop()
+                consumer._pubsub = None
+                consumer.subscribed_to.clear()
             with contextlib.suppress(Exception):
                 self._app.close()
         delete_prefixed_keys(self.redis_host, self.redis_port, self.prefix, self.redis_password)

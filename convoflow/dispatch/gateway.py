@@ -73,7 +73,7 @@ class TaskGateway:
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 for item in issued:
-                    record = json.dumps({"kind": item.kind, "owner": item.owner})
+                    record = issued_task_record(item.kind, item.owner)
                     pipe.set(self._registry_key(item.task_id), record, ex=self.settings.result_expires)
                 outbox.add_commands(pipe, self.settings, outbox_turns)
                 await pipe.execute()

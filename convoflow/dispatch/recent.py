@@ -53,6 +53,16 @@ def recent_key(settings: Settings, owner: str | None, session_id: str) -> str:
     return settings.redis_key("recent", owner or "-", session_id)
 
 
+def push_commands(
+    pipe: Any, settings: Settings, owner: str | None, turn: dict[str, Any], *, keep: int, ttl_seconds: int
+) -> None:
+    """Queue on `pipe` (sync or async pipeline) the writes that put `turn` at the front of its session's list."""
+    key = recent_key(settings, owner, str(turn["session_id"]))
+    pipe.lpush(key, json.dumps(turn))
+    pipe.ltrim(key, 0, keep - 1)
+    pipe.expire(key, ttl_seconds)
+
+
 @dataclass(frozen=True)
 class RecentSnapshot:
     """Cached turns of one session, newest first, and which of them are not stored yet."""
@@ -80,17 +90,11 @@ class RecentTurns:
     def _key(self, owner: str | None, session_id: str) -> str:
         return recent_key(self.settings, owner, session_id)
 
-    async def push(self, owner: str | None, session_id: str, turn: dict[str, Any]) -> None:
-        await self.push_many([(turn, owner)])
-
     async def push_many(self, turns: list[tuple[dict[str, Any], str | None]]) -> None:
         """Add each (turn, owner) to its session's list, in order, with one round trip."""
         async with self.redis.pipeline(transaction=True) as pipe:
             for turn, owner in turns:
-                key = self._key(owner, str(turn["session_id"]))
-                pipe.lpush(key, json.dumps(turn))
-                pipe.ltrim(key, 0, self.keep - 1)
-                pipe.expire(key, self.ttl_seconds)
+                push_commands(pipe, self.settings, owner, turn, keep=self.keep, ttl_seconds=self.ttl_seconds)
             await pipe.execute()
 
     async def remember_queued(self, turns: list[tuple[dict[str, Any], str | None]]) -> None:

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from convoflow.config import Settings
-from convoflow.dispatch.recent import RECENT_TURNS_TTL_SECONDS, recent_capacity, recent_key
+from convoflow.dispatch.recent import RECENT_TURNS_TTL_SECONDS, push_commands, recent_capacity, recent_key
 from convoflow.services.redis_client import sync_redis
 
 
@@ -23,9 +23,13 @@ def newest_turns(settings: Settings, owner: str | None, session_id: str, count: 
 
 def remember_turn(settings: Settings, turn: dict[str, Any]) -> None:
     """Put an answered turn (whose save is queued) at the front of its session's list."""
-    key = recent_key(settings, turn.get("owner"), str(turn["session_id"]))
     with sync_redis(settings.redis_url).pipeline(transaction=True) as pipe:
-        pipe.lpush(key, json.dumps(turn))
-        pipe.ltrim(key, 0, recent_capacity(settings) - 1)
-        pipe.expire(key, RECENT_TURNS_TTL_SECONDS)
+        push_commands(
+            pipe,
+            settings,
+            turn.get("owner"),
+            turn,
+            keep=recent_capacity(settings),
+            ttl_seconds=RECENT_TURNS_TTL_SECONDS,
+        )
         pipe.execute()

@@ -60,7 +60,7 @@ async def answer(history: SessionHistory, item: dict[str, Any]) -> None:
     async with history.recent.redis.pipeline(transaction=True) as pipe:
         outbox.add_commands(pipe, history.settings, [item])
         await pipe.execute()
-    await history.recent.push(item["owner"], item["session_id"], item)
+    await history.recent.push_many([(item, item["owner"])])
 
 
 def labels(turns: list[dict[str, Any]]) -> list[tuple[str, bool]]:

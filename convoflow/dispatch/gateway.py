@@ -17,6 +17,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from convoflow.config import Settings
+from convoflow.dispatch.publisher import RedisTaskPublisher, publishes_directly
 from convoflow.dispatch.registry import issued_task_key, issued_task_record
 from convoflow.dispatch.results import ResultWaiter
 from convoflow.errors import BrokerUnavailable, StateStoreUnavailable, TaskFailed, TaskTimedOut
@@ -56,6 +57,11 @@ class TaskGateway:
         self.redis = client
         self._uses_redis_results = app.backend.__class__.__name__ in ("RedisBackend", "SentinelBackend")
         self.results = ResultWaiter(app, client) if self._uses_redis_results else None
+        # On a Redis broker (the same Redis as `client`) messages are pushed from the event loop; otherwise kombu
+        # publishes them from a worker thread.
+        self.publisher = (
+            RedisTaskPublisher(app, client, settings.redis_key_prefix) if publishes_directly(settings) else None
+        )
 
     def _registry_key(self, task_id: str) -> str:
         return issued_task_key(self.settings, task_id)
@@ -115,8 +121,16 @@ class TaskGateway:
         if register:
             await self._remember(IssuedTask(task_id=task_id, kind=kind, owner=owner))
         try:
-            # kombu's publish is blocking I/O with bounded retries (task_publish_retry_policy).
-            await anyio.to_thread.run_sync(self._publish, task, kwargs, task_id, options)
+            message = None
+            if self.publisher is not None and set(options) <= {"expires"}:
+                message = self.publisher.build(
+                    task, kwargs, task_id, expires=options.get("expires"), kwargsrepr=describe_arguments(kwargs)
+                )
+            if message is not None and self.publisher is not None:
+                await self.publisher.publish(message)
+            else:
+                # kombu's publish is blocking I/O with bounded retries (task_publish_retry_policy).
+                await anyio.to_thread.run_sync(self._publish, task, kwargs, task_id, options)
         except (KombuOperationalError, OSError, RedisError) as exc:
             logger.warning("could not queue %s task: %s", kind, exc.__class__.__name__)
             raise BrokerUnavailable(

@@ -12,12 +12,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+_READS = "#reads"
 
 
-def _create_engine(url: str, pool_size: int, max_overflow: int) -> Engine:
+def _create_engine(url: str, pool_size: int, max_overflow: int, reads: bool = False) -> Engine:
     parsed = make_url(url)
     # Errors must never carry conversation text into logs: keep SQL parameters out of exception messages.
-    options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+    options: dict[str, Any] = {"pool_pre_ping": not reads, "hide_parameters": True}
+    if reads:
+        # A read is one statement (or two independent ones): no transaction to open and roll back, so a read
+        # costs one round trip instead of four. Stale connections are handled by the caller instead of a ping
+        # per checkout (convoflow.services.database.read).
+        options["isolation_level"] = "AUTOCOMMIT"
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -38,12 +44,16 @@ def _create_engine(url: str, pool_size: int, max_overflow: int) -> Engine:
     return engine
 
 
-def get_engine(url: str, pool_size: int = 5, max_overflow: int = 5) -> Engine:
-    """The process's pooled engine for `url`, created on first use."""
+def get_engine(url: str, pool_size: int = 5, max_overflow: int = 5, *, reads: bool = False) -> Engine:
+    """The process's pooled engine for `url`, created on first use.
+
+    `reads=True`: a second pool for reads, in autocommit mode and without a ping per checkout.
+    """
+    key = url + _READS if reads else url
     with _lock:
-        engine = _engines.get(url)
+        engine = _engines.get(key)
         if engine is None:
-            engine = _engines[url] = _create_engine(url, pool_size, max_overflow)
+            engine = _engines[key] = _create_engine(url, pool_size, max_overflow, reads)
         return engine
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from convoflow.config import Settings
 from convoflow.db import repository
 from convoflow.db.repository import NewTurn
-from convoflow.services.database import read_only, unit_of_work
+from convoflow.services.database import read, unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +51,18 @@ def read_history(
     before_timestamp: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """The newest `limit` turns (of a session, of an owner), newest first, as plain JSON-ready dicts."""
-    with read_only(settings) as session:
-        turns = repository.list_history(
+    turns = read(
+        settings,
+        lambda session: repository.list_history(
             session,
             limit=limit,
             session_id=session_id,
             owner=owner,
             before_turn_id=before_turn_id,
             before_timestamp=before_timestamp,
-        )
-        return [turn_as_dict(turn) for turn in turns]
+        ),
+    )
+    return [turn_as_dict(turn) for turn in turns]
 
 
 def delete_older_than(settings: Settings, days_old: int, owner: str | None = None) -> int:
@@ -104,5 +106,4 @@ def initialise_schema(settings: Settings) -> dict[str, str | None]:
 
 
 def check_database(settings: Settings) -> None:
-    with read_only(settings) as session:
-        repository.ping(session)
+    read(settings, repository.ping)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from convoflow.config import Settings
@@ -19,8 +21,23 @@ def unit_of_work(settings: Settings) -> Iterator[Session]:
         yield session
 
 
-@contextmanager
-def read_only(settings: Settings) -> Iterator[Session]:
-    engine = get_engine(settings.sqlalchemy_url, settings.db_pool_size, settings.db_max_overflow)
+T = TypeVar("T")
+
+
+def read(settings: Settings, work: Callable[[Session], T]) -> T:
+    """`work(session)` on the read pool (autocommit, no transaction), returning what it returns.
+
+    The read pool does not ping a connection before each use. A connection the server dropped since its last
+    use (the database restarted) fails at once with a disconnect; SQLAlchemy then discards every connection of
+    the pool older than the failure, and the read runs once more on a fresh one. A database that is really
+    down fails the second attempt too, and the error reaches the task's retries.
+    """
+    engine = get_engine(settings.sqlalchemy_url, settings.db_pool_size, settings.db_max_overflow, reads=True)
+    try:
+        with session_factory(engine)() as session:
+            return work(session)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
     with session_factory(engine)() as session:
-        yield session
+        return work(session)

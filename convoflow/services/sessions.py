@@ -7,7 +7,7 @@ from typing import Any
 from convoflow.config import Settings
 from convoflow.db import repository
 from convoflow.services.cursors import decode_cursor, encode_cursor
-from convoflow.services.database import read_only
+from convoflow.services.database import read
 
 
 def list_sessions(
@@ -15,9 +15,10 @@ def list_sessions(
 ) -> dict[str, Any]:
     """One page of sessions, newest activity first, and the cursor of the next page (None on the last)."""
     before = decode_cursor(cursor) if cursor else None
-    with read_only(settings) as session:
-        # One row more than asked tells whether another page follows.
-        rows = repository.list_sessions(session, limit=limit + 1, owner=owner, before=before)
+    # One row more than asked tells whether another page follows.
+    rows = read(
+        settings, lambda session: repository.list_sessions(session, limit=limit + 1, owner=owner, before=before)
+    )
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].last_activity, page[-1].session_id) if len(rows) > limit else None
     return {

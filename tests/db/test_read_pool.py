@@ -1,0 +1,80 @@
+"""The read pool pings no connection before use: a connection the server dropped is replaced, and the read succeeds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from convoflow.config import Settings
+from convoflow.db.engine import _READS, _engines, get_engine
+from convoflow.services.database import read
+from tests.utils.services import create_database, drop_database, new_run_id, unavailable
+
+BACKEND_SESSION_ID = {
+    "postgresql": "SELECT pg_backend_pid()",
+    "mysql": "SELECT CONNECTION_ID()",
+}
+KILL = {
+    "postgresql": "SELECT pg_terminate_backend({id})",
+    "mysql": "KILL {id}",
+}
+
+
+@pytest.fixture(params=["postgresql", "mysql"])
+def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    url = create_database(request.param, f"r{new_run_id()}")
+    if url is None:
+        unavailable(request.param)
+        return
+    try:
+        yield url
+    finally:
+        for key in (url, url + _READS):
+            engine = _engines.pop(key, None)
+            if engine is not None:
+                engine.dispose()
+        drop_database(request.param, url)
+
+
+def _kind(engine: Engine) -> str:
+    return "postgresql" if engine.dialect.name == "postgresql" else "mysql"
+
+
+def _server_side_id(session: Session) -> int:
+    engine = session.get_bind()
+    return int(session.execute(text(BACKEND_SESSION_ID[_kind(engine)])).scalar_one())  # type: ignore[arg-type]
+
+
+def test_a_read_survives_its_pooled_connection_being_dropped(server_url: str) -> None:
+    settings = Settings(_env_file=None, database_url=server_url)  # type: ignore[call-arg]
+    first = read(settings, _server_side_id)  # the pool now holds this connection
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(KILL[_kind(admin)].format(id=first)))
+    finally:
+        admin.dispose()
+
+    second = read(settings, _server_side_id)
+
+    assert second != first  # answered on a fresh connection, not an error
+
+
+def test_reads_run_outside_a_transaction(server_url: str) -> None:
+    settings = Settings(_env_file=None, database_url=server_url)  # type: ignore[call-arg]
+
+    def autocommit(session: Session) -> bool:
+        session.execute(text("SELECT 1"))
+        dbapi: Any = session.connection().connection.dbapi_connection
+        if _kind(session.get_bind()) == "postgresql":  # type: ignore[arg-type]
+            # Without autocommit psycopg would have opened a transaction for the SELECT.
+            return bool(dbapi.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
+        return bool(dbapi.get_autocommit())
+
+    assert read(settings, autocommit) is True
+    assert get_engine(server_url, reads=True).pool is not get_engine(server_url).pool

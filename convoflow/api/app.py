@@ -21,6 +21,7 @@ from convoflow.config import Settings, get_settings
 from convoflow.dispatch.batcher import SaveBatcher
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
+from convoflow.heap import freeze_startup_heap
 from convoflow.logging_setup import configure_logging
 from convoflow.services.chat import ChatService
 from convoflow.services.history import SessionHistory
@@ -68,7 +69,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.idempotency = IdempotentRequests(settings, client)
     if not app.state.keyring.enabled:
         logger.warning("API_KEYS is not set: the API is open to anyone who can reach it")
-    logger.info("convoflow API ready: provider=%s model=%s", settings.llm_provider, settings.model_name)
+    frozen = freeze_startup_heap()
+    logger.info(
+        "convoflow API ready: provider=%s model=%s (%d startup objects frozen out of the garbage collector)",
+        settings.llm_provider,
+        settings.model_name,
+        frozen,
+    )
     try:
         yield
     finally:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 from convoflow.config import Settings, get_settings
+from convoflow.heap import freeze_startup_heap
 from convoflow.logging_setup import install_privacy_filters
 from convoflow.worker import telemetry  # noqa: F401  (connects the logging, request-id and metrics signals)
 from convoflow.worker.bulk_saves import BulkSaveConsumer
@@ -19,6 +21,8 @@ from convoflow.worker.schedule import beat_schedule
 # Redelivery of an unacknowledged message after a worker dies. Saves are idempotent, so a short
 # timeout costs at worst a harmless duplicate delivery and makes a killed worker's turns come back fast.
 VISIBILITY_TIMEOUT_SECONDS = 30
+
+logger = logging.getLogger(__name__)
 
 
 def _transport_options(settings: Settings) -> dict[str, Any]:
@@ -113,6 +117,12 @@ def get_celery_app() -> Celery:
     return create_celery_app()
 
 
+@worker_init.connect
+def _freeze_before_forking(**_: Any) -> None:
+    # Sent once the task modules are loaded and before the pool forks: the children inherit the frozen heap.
+    logger.info("%d startup objects frozen out of the garbage collector", freeze_startup_heap())
+
+
 @worker_process_init.connect
 def _fresh_connections_after_fork(**_: Any) -> None:
     # A forked pool child must not reuse its parent's database sockets. (Imported here: the API builds this app
@@ -120,3 +130,5 @@ def _fresh_connections_after_fork(**_: Any) -> None:
     from convoflow.db.engine import dispose_engines
 
     dispose_engines()
+    frozen = freeze_startup_heap(collect=False)  # the parent's frozen heap plus what the child's start-up added
+    logger.info("%d startup objects frozen out of the garbage collector (pool process)", frozen)

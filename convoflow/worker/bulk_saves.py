@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,10 +21,10 @@ from typing import Any
 
 import orjson
 import redis
-from celery import bootsteps
 
 from convoflow.config import Settings, get_settings
 from convoflow.worker.queues import DATABASE_QUEUE
+from convoflow.worker.threaded_step import ThreadedStep
 
 logger = logging.getLogger(__name__)
 
@@ -128,15 +127,12 @@ def dead_letter_undecodable(settings: Settings, messages: list[tuple[bytes, str]
     return tags
 
 
-class BulkSaveConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
-    """Runs a thread in the worker's main process that stores queued saves in bulk."""
+class BulkSaveConsumer(ThreadedStep):
+    """Runs threads in the worker's main process that store queued saves in bulk."""
 
     requires = ("celery.worker.components:Pool",)
-
-    def __init__(self, worker: Any, **kwargs: Any) -> None:
-        super().__init__(worker, **kwargs)
-        self.threads: list[threading.Thread] = []
-        self.stopping = threading.Event()
+    thread_name = "bulk-saves"
+    join_seconds = 30.0
 
     def include_if(self, worker: Any) -> bool:
         settings = get_settings()
@@ -147,29 +143,18 @@ class BulkSaveConsumer(bootsteps.StartStopStep):  # type: ignore[misc]
             and DATABASE_QUEUE in consumes
         )
 
-    def start(self, worker: Any) -> None:
+    def thread_count(self, worker: Any) -> int:
         # Several threads, so that one stores a batch while another waits on its commit or takes the next one
         # (the script takes messages atomically: no two threads get the same save).
-        count = max(1, min(int(worker.concurrency or 1), MAX_THREADS))
-        self.threads = [
-            threading.Thread(target=self._run, args=(worker.app,), name=f"bulk-saves-{index}", daemon=True)
-            for index in range(count)
-        ]
-        for thread in self.threads:
-            thread.start()
+        return max(1, min(int(worker.concurrency or 1), MAX_THREADS))
 
-    def stop(self, worker: Any) -> None:
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
-
-    def _run(self, app: Any) -> None:
+    def run(self, worker: Any) -> None:
         settings = get_settings()
         client = redis.Redis.from_url(settings.broker_url, socket_timeout=10, socket_connect_timeout=5)
         take = client.register_script(TAKE_SAVES)
         prefix = settings.redis_key_prefix
         keys = [prefix + DATABASE_QUEUE, prefix + "unacked", prefix + "unacked_index"]
-        task = app.tasks[SAVE_TASK]
+        task = worker.app.tasks[SAVE_TASK]
         while not self.stopping.is_set():
             try:
                 raw_messages = take(keys=keys, args=[settings.save_batch_size, time.time(), SAVE_TASK])

@@ -4,44 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import uuid
 from typing import Any
 
-from celery import bootsteps
 from redis.exceptions import LockError, RedisError
 
 from convoflow.config import get_settings
 from convoflow.services import outbox
 from convoflow.services.redis_client import sync_redis
 from convoflow.tasks import names
+from convoflow.worker.threaded_step import ThreadedStep
 
 logger = logging.getLogger(__name__)
 
 
-class OutboxSweeper(bootsteps.StartStopStep):  # type: ignore[misc]
+class OutboxSweeper(ThreadedStep):
     """Every OUTBOX_SWEEP_INTERVAL seconds one worker (under a Redis lock) re-queues overdue turns.
 
     It runs in a thread of its own, not on the worker's timer: Celery clears the event loop's timer whenever it
     reconnects to the broker, which would end the sweeps after the very outage they are there to repair.
     """
 
-    def __init__(self, worker: Any, **kwargs: Any) -> None:
-        super().__init__(worker, **kwargs)
-        self.thread: threading.Thread | None = None
-        self.stopping = threading.Event()
+    thread_name = "outbox-sweeper"
 
-    def start(self, worker: Any) -> None:
-        self.thread = threading.Thread(target=self._run, args=(worker,), name="outbox-sweeper", daemon=True)
-        self.thread.start()
-
-    def stop(self, worker: Any) -> None:
-        self.stopping.set()
-        if self.thread is not None:
-            self.thread.join(timeout=10)
-            self.thread = None
-
-    def _run(self, worker: Any) -> None:
+    def run(self, worker: Any) -> None:
         interval = get_settings().outbox_sweep_interval
         while not self.stopping.wait(interval):
             self.sweep(worker)

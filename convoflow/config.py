@@ -179,6 +179,12 @@ class Settings(BaseSettings):
         default=45, ge=5, description="seconds after which an answered turn not yet stored is sent to the workers again"
     )
     outbox_sweep_interval: float = Field(default=5, gt=0, description="seconds between outbox sweeps in each worker")
+    run_lease_seconds: float = Field(
+        default=30,
+        ge=1,
+        description="a running background run renews its lease every third of this; a run whose worker stopped "
+        "renewing it is queued again by the sweeper",
+    )
     bulk_save_consumer: bool = Field(
         default=True, description="with a Redis broker, workers take queued single saves off the queue in bulk"
     )

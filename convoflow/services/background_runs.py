@@ -10,6 +10,7 @@ and killing a prefork child mid-call gains nothing over the flag.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,14 +18,17 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from celery import current_app
+from redis.exceptions import RedisError
 
 from convoflow.config import Settings
 from convoflow.dispatch.registry import issued_task_key, issued_task_record
-from convoflow.services import memory, outbox
+from convoflow.services import memory, outbox, run_leases
 from convoflow.services.redis_client import sync_redis
 from convoflow.services.turns import answered_turn
 from convoflow.tasks import names
 from convoflow.workflow import ConversationWorkflow, PriorTurn, WorkflowAnswer, build_provider
+
+logger = logging.getLogger(__name__)
 
 CANCEL_POLL_SECONDS = 0.25
 
@@ -52,17 +56,13 @@ def cancel_key(settings: Settings, run_id: str) -> str:
     return settings.redis_key("run", run_id, "cancel")
 
 
-def claim_key(settings: Settings, run_id: str) -> str:
-    return settings.redis_key("run", run_id, "claim")
-
-
 def execute(settings: Settings, run: BackgroundRun, *, on_start: Callable[[], None]) -> dict[str, Any]:
     """Answer the run's input with the session's memory and queue its save; returns the run's result.
 
     Raises DuplicateDelivery, RunCancelled, or ModelError when the model cannot answer.
     """
     client = sync_redis(settings.redis_url)
-    if not client.set(claim_key(settings, run.run_id), "running", nx=True, ex=settings.task_time_limit + 60):
+    if not run_leases.claim(client, settings, run.run_id, arguments(run)):
         raise DuplicateDelivery(run.run_id)
     try:
         if client.exists(cancel_key(settings, run.run_id)):
@@ -83,25 +83,42 @@ def execute(settings: Settings, run: BackgroundRun, *, on_start: Callable[[], No
         }
     finally:
         # Whatever the outcome, a later delivery of the same message must not run the turn again.
-        client.set(claim_key(settings, run.run_id), "done", ex=settings.result_expires)
+        run_leases.finish(client, settings, run.run_id)
+
+
+def arguments(run: BackgroundRun) -> dict[str, Any]:
+    """The run task's keyword arguments, as the sweeper sends them again (convoflow.services.run_leases)."""
+    return {"user_input": run.user_input, "session_id": run.session_id, "turn_id": str(run.turn_id), "owner": run.owner}
 
 
 async def _answer_unless_cancelled(settings: Settings, run: BackgroundRun, prior: list[PriorTurn]) -> WorkflowAnswer:
     # Providers hold connection pools bound to an event loop: each run (its own loop) builds its own.
     workflow = ConversationWorkflow(build_provider(settings), settings)
     flags = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    lease = run_leases.lease_key(settings, run.run_id)
     try:
         return await _unless(
             workflow.run(run.user_input, prior),
             lambda: flags.exists(cancel_key(settings, run.run_id)),
+            renew=lambda: flags.pexpire(lease, run_leases.lease_ms(settings)),
+            renew_every=settings.run_lease_seconds / 3,
         )
     finally:
         await flags.aclose()
 
 
-async def _unless(work: Awaitable[WorkflowAnswer], cancelled: Callable[[], Awaitable[int]]) -> WorkflowAnswer:
-    """Await `work`, abandoning it with RunCancelled as soon as `cancelled()` says so."""
+async def _unless(
+    work: Awaitable[WorkflowAnswer],
+    cancelled: Callable[[], Awaitable[int]],
+    *,
+    renew: Callable[[], Awaitable[Any]] | None = None,
+    renew_every: float = 10.0,
+) -> WorkflowAnswer:
+    """Await `work`, abandoning it with RunCancelled as soon as `cancelled()` says so; `renew()` the run's lease
+    every `renew_every` seconds meanwhile."""
     task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    renew_at = loop.time() + renew_every
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=CANCEL_POLL_SECONDS)
@@ -109,6 +126,12 @@ async def _unless(work: Awaitable[WorkflowAnswer], cancelled: Callable[[], Await
                 return task.result()
             if await cancelled():
                 raise RunCancelled
+            if renew is not None and loop.time() >= renew_at:
+                renew_at = loop.time() + renew_every
+                try:
+                    await renew()
+                except RedisError as exc:  # the next renewal may get through before the lease lapses
+                    logger.warning("could not renew a run's lease (%s)", exc.__class__.__name__)
     finally:
         if not task.done():
             task.cancel()

@@ -10,7 +10,8 @@ from typing import Any
 from redis.exceptions import LockError, RedisError
 
 from convoflow.config import get_settings
-from convoflow.services import outbox
+from convoflow.logging_setup import describe_arguments
+from convoflow.services import outbox, run_leases
 from convoflow.services.redis_client import sync_redis
 from convoflow.tasks import names
 from convoflow.worker.threaded_step import ThreadedStep
@@ -19,7 +20,8 @@ logger = logging.getLogger(__name__)
 
 
 class OutboxSweeper(ThreadedStep):
-    """Every OUTBOX_SWEEP_INTERVAL seconds one worker (under a Redis lock) re-queues overdue turns.
+    """Every OUTBOX_SWEEP_INTERVAL seconds one worker (under a Redis lock) re-queues overdue turns, and the
+    background runs whose worker died (convoflow.services.run_leases).
 
     It runs in a thread of its own, not on the worker's timer: Celery clears the event loop's timer whenever it
     reconnects to the broker, which would end the sweeps after the very outage they are there to repair.
@@ -49,6 +51,13 @@ class OutboxSweeper(ThreadedStep):
                         names.SAVE_TURNS, kwargs={"turns": turns}, kwargsrepr=f"{{'turns': <{len(turns)} items>}}"
                     )
                     logger.warning("outbox: re-queued %d answered turns that were not stored in time", len(turns))
+                run_leases.requeue_abandoned(
+                    client,
+                    settings,
+                    lambda run_id, kwargs: worker.app.send_task(
+                        names.RUN_WORKFLOW, kwargs=kwargs, task_id=run_id, kwargsrepr=describe_arguments(kwargs)
+                    ),
+                )
             finally:
                 with contextlib.suppress(LockError):
                     lock.release()

@@ -15,6 +15,7 @@ from convoflow.config import Settings
 from convoflow.db import repository
 from convoflow.db.repository import NewTurn
 from convoflow.services.database import read, unit_of_work
+from convoflow.services.deleted_sessions import mark_deleted
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,12 @@ def delete_older_than(settings: Settings, days_old: int, owner: str | None = Non
 
 
 def delete_session(settings: Settings, session_id: str, owner: str | None = None) -> int:
-    """Delete one session's turns in batches; returns how many went."""
+    """Delete one session's turns in batches; returns how many went.
+
+    First records the deletion, so that a turn answered before it but stored after it is dropped instead
+    (convoflow.services.deleted_sessions).
+    """
+    mark_deleted(settings, owner, session_id, datetime.now(UTC))
     deleted = _delete_in_batches(
         settings, lambda session, size: repository.delete_batch_of_session(session, session_id, size, owner)
     )

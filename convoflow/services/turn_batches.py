@@ -15,6 +15,7 @@ from convoflow.config import Settings
 from convoflow.db.errors import TRANSIENT_DB_ERRORS
 from convoflow.db.repository import NewTurn
 from convoflow.services.conversations import store_turns
+from convoflow.services.deleted_sessions import answered_before_deletion
 from convoflow.services.pending import record_stored
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,14 @@ def save_batch(settings: Settings, saves: Sequence[QueuedSave]) -> BatchOutcome:
             turns[save.task_id] = to_turn(save)
         except (TypeError, ValueError) as exc:
             outcome.failed[save.task_id] = f"{exc.__class__.__name__}: {exc}"
+    dropped = answered_before_deletion(settings, list(turns.values()))
+    for task_id, turn in list(turns.items()):
+        if turn.turn_id in dropped:
+            # Settled like a stored turn (result written, outbox left, message acknowledged), but not stored.
+            outcome.stored[task_id] = {**_result(turn, set()), "dropped": "its session was deleted"}
+            del turns[task_id]
+    if dropped:
+        logger.info("dropped %d turns answered before their session was deleted", len(dropped))
     if not turns:
         return outcome
     try:

@@ -105,6 +105,18 @@ class TaskGateway:
         # kwargsrepr is what Flower shows: sizes, never conversation text.
         self.app.send_task(task, kwargs=kwargs, task_id=task_id, kwargsrepr=describe_arguments(kwargs), **options)
 
+    async def _push(self, task: str, kwargs: dict[str, Any], task_id: str, options: dict[str, Any]) -> bool:
+        """Push the message from the event loop when the broker allows it; False when kombu must publish it."""
+        if self.publisher is None or set(options) - {"expires"}:
+            return False
+        message = self.publisher.build(
+            task, kwargs, task_id, expires=options.get("expires"), kwargsrepr=describe_arguments(kwargs)
+        )
+        if message is None:
+            return False
+        await self.publisher.publish(message)
+        return True
+
     async def send(
         self,
         task: str,
@@ -121,14 +133,7 @@ class TaskGateway:
         if register:
             await self._remember(IssuedTask(task_id=task_id, kind=kind, owner=owner))
         try:
-            message = None
-            if self.publisher is not None and set(options) <= {"expires"}:
-                message = self.publisher.build(
-                    task, kwargs, task_id, expires=options.get("expires"), kwargsrepr=describe_arguments(kwargs)
-                )
-            if message is not None and self.publisher is not None:
-                await self.publisher.publish(message)
-            else:
+            if not await self._push(task, kwargs, task_id, options):
                 # kombu's publish is blocking I/O with bounded retries (task_publish_retry_policy).
                 await anyio.to_thread.run_sync(self._publish, task, kwargs, task_id, options)
         except (KombuOperationalError, OSError, RedisError) as exc:

@@ -111,8 +111,8 @@ async def _unless(
     work: Awaitable[WorkflowAnswer],
     cancelled: Callable[[], Awaitable[int]],
     *,
-    renew: Callable[[], Awaitable[Any]] | None = None,
-    renew_every: float = 10.0,
+    renew: Callable[[], Awaitable[Any]],
+    renew_every: float,
 ) -> WorkflowAnswer:
     """Await `work`, abandoning it with RunCancelled as soon as `cancelled()` says so; `renew()` the run's lease
     every `renew_every` seconds meanwhile."""
@@ -126,7 +126,7 @@ async def _unless(
                 return task.result()
             if await cancelled():
                 raise RunCancelled
-            if renew is not None and loop.time() >= renew_at:
+            if loop.time() >= renew_at:
                 renew_at = loop.time() + renew_every
                 try:
                     await renew()

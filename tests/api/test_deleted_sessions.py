@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 
 from convoflow.services import outbox
 from tests.conftest import make_stack
-from tests.utils.conversations import wait_until_persisted
+from tests.utils.conversations import leave_in_outbox, wait_until_persisted
 from tests.utils.processes import wait_until
 from tests.utils.services import RedisTarget
 from tests.utils.stack import Stack, running
@@ -29,38 +26,21 @@ def swept_stack(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> It
         yield live
 
 
-def _answered_not_saved(session: str) -> dict[str, Any]:
-    return {
-        "turn_id": str(uuid.uuid4()),
-        "task_id": str(uuid.uuid4()),
-        "session_id": session,
-        "user_input": "asked before the delete",
-        "ai_response": "answered before the delete",
-        "timestamp": datetime.now(UTC).isoformat(),
-        "status": "complete",
-        "owner": None,
-        "model": "offline-echo",
-    }
-
-
 def test_a_turn_saved_after_its_session_was_deleted_is_dropped(swept_stack: Stack) -> None:
     session = f"deleted-{uuid.uuid4()}"
     with swept_stack.http() as client:
         assert client.post("/run", json={"user_input": "stored first", "session_id": session}).status_code == 200
         wait_until_persisted(swept_stack, session, 1)
         # A turn answered now whose save is still on its way: only the outbox holds it.
-        late = _answered_not_saved(session)
+        late = leave_in_outbox(swept_stack, session, "before the delete")
+
+        deleted = client.delete(f"/sessions/{session}")
+        assert deleted.status_code == 200, deleted.text
+        assert deleted.json()["deleted"] == 1
+
+        # The sweeper sends the late turn after 5 s; the worker settles it without storing it.
         redis_client = redis.Redis.from_url(swept_stack.settings.redis_url)
         try:
-            with redis_client.pipeline(transaction=True) as pipe:
-                outbox.add_commands(pipe, swept_stack.settings, [late], now=time.time())
-                pipe.execute()
-
-            deleted = client.delete(f"/sessions/{session}")
-            assert deleted.status_code == 200, deleted.text
-            assert deleted.json()["deleted"] == 1
-
-            # The sweeper sends the late turn after 5 s; the worker settles it without storing it.
             wait_until(
                 lambda: redis_client.hget(outbox.turns_key(swept_stack.settings), late["turn_id"]) is None,
                 60,

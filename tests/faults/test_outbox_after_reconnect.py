@@ -5,14 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import redis
 
-from convoflow.services import outbox
 from tests.conftest import make_stack
+from tests.utils.conversations import leave_in_outbox
 from tests.utils.processes import wait_until
 from tests.utils.services import RedisServer, RedisTarget, private_redis
 
@@ -45,24 +43,7 @@ def test_a_turn_left_in_the_outbox_after_a_broker_restart_is_still_stored(
         wait_until(lambda: worker.log().count("Connected to redis") >= 2, 60, what="the worker to reconnect")
 
         # A turn the API answered and wrote to the outbox, whose save message was then lost with the broker.
-        turn = {
-            "turn_id": str(uuid.uuid4()),
-            "task_id": str(uuid.uuid4()),
-            "session_id": session,
-            "user_input": "asked before the outage",
-            "ai_response": "answered before the outage",
-            "timestamp": datetime.now(UTC).isoformat(),
-            "status": "complete",
-            "owner": None,
-            "model": "offline-echo",
-        }
-        client = redis.Redis.from_url(stack.settings.redis_url)
-        try:
-            with client.pipeline(transaction=True) as pipe:
-                outbox.add_commands(pipe, stack.settings, [turn], now=time.time() - 60)
-                pipe.execute()
-        finally:
-            client.close()
+        turn = leave_in_outbox(stack, session, "before the outage", due=time.time() - 60)
 
         wait_until(lambda: len(stack.stored_turns(session)) == 1, 60, interval=0.5, what="the outbox to be swept")
         assert [item["turn_id"] for item in stack.stored_turns(session)] == [turn["turn_id"]]

@@ -12,7 +12,7 @@ from tests.conftest import make_stack
 from tests.utils.conversations import wait_for_state, wait_until_persisted
 from tests.utils.processes import Process
 from tests.utils.services import RedisTarget
-from tests.utils.stack import Stack
+from tests.utils.stack import Stack, running
 
 pytestmark = pytest.mark.faults
 
@@ -31,13 +31,8 @@ def slow_runs(postgres_url: str, redis_target: RedisTarget, log_dir: Path) -> It
         RUN_LEASE_SECONDS="1.5",
         OUTBOX_SWEEP_INTERVAL="0.5",
     )
-    try:
-        stack.start_worker("-c", "1", name="first-worker")
-        stack.call("celery_tasks.init_database_task", timeout=60)
-        stack.start_api()
-        yield stack
-    finally:
-        stack.stop()
+    with running(stack, worker_args=("-c", "1")) as live:
+        yield live
 
 
 def _worker(stack: Stack, name: str) -> Process:
@@ -62,7 +57,7 @@ def test_a_live_run_renews_its_lease_and_is_not_queued_again(slow_runs: Stack) -
     [turn] = wait_until_persisted(slow_runs, session, 1)
     assert turn["turn_id"] == queued["turn_id"]
     # Twice as long as its lease, yet renewed all along: the sweeper never took it for abandoned.
-    assert "background runs whose worker stopped" not in _worker(slow_runs, "first-worker").log()
+    assert "background runs whose worker stopped" not in _worker(slow_runs, "run-recovery-worker").log()
 
 
 def test_a_run_whose_worker_is_killed_is_answered_by_another_and_saved_once(slow_runs: Stack) -> None:
@@ -70,7 +65,7 @@ def test_a_run_whose_worker_is_killed_is_answered_by_another_and_saved_once(slow
     queued = _queue_run(slow_runs, session)
     wait_for_state(slow_runs, queued["task_id"], "started", timeout=60)
 
-    _worker(slow_runs, "first-worker").kill()  # the worker and its pool child, mid-model-call
+    _worker(slow_runs, "run-recovery-worker").kill()  # the worker and its pool child, mid-model-call
     second = slow_runs.start_worker("-c", "1", name="second-worker")
 
     status = wait_for_state(slow_runs, queued["task_id"], "succeeded", timeout=90)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import redis
 
+from convoflow.services import outbox
 from tests.utils.processes import wait_until
 from tests.utils.stack import Stack
 
@@ -76,3 +81,29 @@ def wait_until_persisted(
 
     wait_until(stored, timeout, interval=0.2, what=f"{count} persisted turns in {session_id}")
     return items
+
+
+def leave_in_outbox(stack: Stack, session_id: str, when: str, *, due: float | None = None) -> dict[str, Any]:
+    """A turn answered now whose save message never reached a worker: only the outbox holds it.
+
+    `when` goes into its texts ("asked <when>"); `due` is the outbox time it was answered (default now).
+    """
+    turn = {
+        "turn_id": str(uuid.uuid4()),
+        "task_id": str(uuid.uuid4()),
+        "session_id": session_id,
+        "user_input": f"asked {when}",
+        "ai_response": f"answered {when}",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "status": "complete",
+        "owner": None,
+        "model": "offline-echo",
+    }
+    client = redis.Redis.from_url(stack.settings.redis_url)
+    try:
+        with client.pipeline(transaction=True) as pipe:
+            outbox.add_commands(pipe, stack.settings, [turn], now=time.time() if due is None else due)
+            pipe.execute()
+    finally:
+        client.close()
+    return turn

@@ -31,6 +31,8 @@ TARGETS = [
     ("GET /history p99 ms", "history.history_p99_ms", "<= 10"),
 ]
 
+SECTIONS = ("drain", "run", "slow", "history")
+
 
 def ensure_wrk() -> None:
     if shutil.which("wrk"):
@@ -67,7 +69,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--saves", type=int, default=20000, help="saves queued for the drain figure")
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the benchmark)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SECTIONS,
+        help="run only this measurement (repeatable); the default runs all of them",
+    )
     args = parser.parse_args()
+    only = set(args.only or SECTIONS)
     ensure_wrk()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -83,7 +92,7 @@ def main() -> int:
     }
     started = time.perf_counter()
     with free_redis_db() as redis_db:
-        for backend in ("postgresql", "sqlite", "mariadb"):
+        for backend in ("postgresql", "sqlite", "mariadb") if "drain" in only else ():
             try:
                 with bench_stack(backend, log_dir, redis_db) as stack:
                     rows = 1000 if args.quick else 2000
@@ -106,18 +115,21 @@ def main() -> int:
             }
             print(f"{backend}: {figures[backend]}", flush=True)
         with bench_stack("postgresql", log_dir, redis_db) as stack:
-            figures["run"] = run_throughput(stack, seconds=seconds)
-            print(f"run: {figures['run']}", flush=True)
-            figures["slow"] = slow_model(stack, seconds=5 if args.quick else 15)
-            two = slow_model(stack, seconds=5 if args.quick else 15, api_workers=2)
-            figures["slow"]["api_workers_2_turns_per_s"] = two["slow_turns_per_s"]
-            figures["slow"]["api_workers_2_p99_ms"] = two["slow_p99_ms"]
-            print(f"slow: {figures['slow']}", flush=True)
-            figures["history"] = history_latency(stack, seconds=3 if args.quick else 8)
-            threads = history_latency(stack, seconds=3 if args.quick else 8, pool="threads")
-            for key in ("history_p50_ms", "history_p99_ms", "worker_rss_mb"):
-                figures["history"][f"threads_pool_{key}"] = threads[key]
-            print(f"history: {figures['history']}", flush=True)
+            if "run" in only:
+                figures["run"] = run_throughput(stack, seconds=seconds)
+                print(f"run: {figures['run']}", flush=True)
+            if "slow" in only:
+                figures["slow"] = slow_model(stack, seconds=5 if args.quick else 15)
+                two = slow_model(stack, seconds=5 if args.quick else 15, api_workers=2)
+                figures["slow"]["api_workers_2_turns_per_s"] = two["slow_turns_per_s"]
+                figures["slow"]["api_workers_2_p99_ms"] = two["slow_p99_ms"]
+                print(f"slow: {figures['slow']}", flush=True)
+            if "history" in only:
+                figures["history"] = history_latency(stack, seconds=3 if args.quick else 8)
+                threads = history_latency(stack, seconds=3 if args.quick else 8, pool="threads")
+                for key in ("history_p50_ms", "history_p99_ms", "worker_rss_mb"):
+                    figures["history"][f"threads_pool_{key}"] = threads[key]
+                print(f"history: {figures['history']}", flush=True)
     figures["meta"]["seconds"] = round(time.perf_counter() - started, 1)
     print_table(figures)
     RESULTS.mkdir(exist_ok=True)

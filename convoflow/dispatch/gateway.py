@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import redis.asyncio as aioredis
 from celery import Celery
+from celery.backends.redis import RedisBackend
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
@@ -55,7 +56,7 @@ class TaskGateway:
         self.settings = settings
         self.app = app
         self.redis = client
-        self._uses_redis_results = app.backend.__class__.__name__ in ("RedisBackend", "SentinelBackend")
+        self._uses_redis_results = isinstance(app.backend, RedisBackend)  # Sentinel's backend is one too
         self.results = ResultWaiter(app, client) if self._uses_redis_results else None
         # On a Redis broker (the same Redis as `client`) messages are pushed from the event loop; otherwise kombu
         # publishes them from a worker thread.

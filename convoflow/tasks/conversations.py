@@ -18,6 +18,7 @@ from convoflow.tasks.policy import db_retry_options
 from convoflow.tasks.save_outcomes import TurnOfBatch, settle
 from convoflow.worker.batching import ACK, SettledBatches
 from convoflow.worker.queues import DATABASE_QUEUE
+from convoflow.worker.requests import ReadTask
 
 _settings = get_settings()
 
@@ -65,8 +66,10 @@ def save_turns_task(turns: list[dict[str, Any]]) -> dict[str, Any]:
     return {"success": True, "turns": len(turns)}
 
 
-# A read reports no STARTED state: nobody polls it, and skipping it saves a result write per read.
+# A read reports no STARTED state: nobody polls it, and skipping it saves a result write per read; a read done twice
+# changes nothing, so its result is written without Celery's check of the key (convoflow.worker.results).
 @shared_task(
+    base=ReadTask,
     name=names.GET_HISTORY,
     queue=DATABASE_QUEUE,
     track_started=False,

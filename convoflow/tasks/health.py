@@ -10,9 +10,10 @@ from convoflow.config import get_settings
 from convoflow.services import conversations
 from convoflow.tasks import names
 from convoflow.worker.queues import DATABASE_QUEUE
+from convoflow.worker.requests import ReadTask
 
 
-@shared_task(name=names.CHECK_DATABASE, queue=DATABASE_QUEUE)
+@shared_task(base=ReadTask, name=names.CHECK_DATABASE, queue=DATABASE_QUEUE)
 def check_database_task() -> dict[str, Any]:
     conversations.check_database(get_settings())
     return {"success": True}

@@ -11,9 +11,10 @@ from convoflow.services import sessions
 from convoflow.tasks import names
 from convoflow.tasks.policy import db_retry_options
 from convoflow.worker.queues import DATABASE_QUEUE
+from convoflow.worker.requests import ReadTask
 
 
-@shared_task(name=names.LIST_SESSIONS, queue=DATABASE_QUEUE, **db_retry_options())
+@shared_task(base=ReadTask, name=names.LIST_SESSIONS, queue=DATABASE_QUEUE, **db_retry_options())
 def list_sessions_task(limit: int = 20, cursor: str | None = None, owner: str | None = None) -> dict[str, Any]:
     page = sessions.list_sessions(get_settings(), limit=limit, cursor=cursor, owner=owner)
     return {"success": True, "count": len(page["sessions"]), **page}

@@ -16,6 +16,7 @@ from convoflow.worker import telemetry  # noqa: F401  (connects the logging, req
 from convoflow.worker.bulk_saves import BulkSaveConsumer
 from convoflow.worker.outbox_sweeper import OutboxSweeper
 from convoflow.worker.queues import DATABASE_QUEUE, QUEUES, TASK_MODULES, TASK_ROUTES
+from convoflow.worker.results import result_backend
 from convoflow.worker.schedule import beat_schedule
 
 # Redelivery of an unacknowledged message after a worker dies. Saves are idempotent, so a short
@@ -49,7 +50,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         backend_options["global_keyprefix"] = settings.redis_key_prefix
     return {
         "broker_url": settings.broker_url,
-        "result_backend": settings.result_backend_url,
+        "result_backend": result_backend(settings.result_backend_url),
         "broker_transport_options": _transport_options(settings),
         "result_backend_transport_options": backend_options,
         "broker_connection_retry_on_startup": True,

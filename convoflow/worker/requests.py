@@ -26,3 +26,12 @@ class ConvoflowTask(Task):  # type: ignore[type-arg]
     """Base of every convoflow task (Celery's `task_cls`): Celery's Task with the traced request."""
 
     Request = "convoflow.worker.requests:TracedRequest"
+    # Whether the result backend reads a task's key before storing its result, so that a task delivered twice never
+    # overwrites a SUCCESS (Celery's behaviour; see convoflow.worker.results.RedisResultBackend).
+    result_precheck = True
+
+
+class ReadTask(ConvoflowTask):
+    """A task that only reads: running it twice changes nothing, so its result is stored without the check."""
+
+    result_precheck = False

@@ -1,4 +1,11 @@
-"""Writing many task results at once: one Redis round trip per batch instead of two per task."""
+"""Task results in Redis with fewer round trips: many at once for batched saves, one write for reads.
+
+`RedisResultBackend` is Celery's Redis result backend (chosen in convoflow.worker.app for a redis:// or rediss://
+result URL) with one change. Before storing any state Celery reads the task's key, so that a task delivered twice
+never overwrites a SUCCESS; a read task (a class attribute `result_precheck = False`: history, sessions, the
+database check) does nothing a second delivery could undo, so its SUCCESS is written without that read: one round
+trip instead of two on the path of every history page. Every other task and state is stored as Celery stores it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery, states
+from celery.backends.redis import RedisBackend
+from kombu.utils.encoding import bytes_to_str
 
 # KEYS: result keys. ARGV: seconds to keep them (0: forever), then one value per key.
 _STORE_AND_PUBLISH = """
@@ -37,3 +46,33 @@ def store_successes(app: Celery, results: Mapping[str, dict[str, Any]]) -> None:
         values.append(backend.encode({**template, "result": result, "task_id": task_id}))
     # One command for the whole batch: a pipeline of two commands per task costs more to build than to run.
     backend.client.register_script(_STORE_AND_PUBLISH)(keys=keys, args=[int(backend.expires or 0), *values])
+
+
+def result_backend(url: str) -> str:
+    """Celery's `result_backend` setting for `url`: this module's backend for Redis, else the URL as given."""
+    if url.startswith(("redis://", "rediss://")):
+        return f"{__name__}:RedisResultBackend+{url}"
+    return url
+
+
+class RedisResultBackend(RedisBackend):  # type: ignore[misc]
+    """Celery's Redis result backend; a read task's SUCCESS is written without first reading the key."""
+
+    def _store_result(
+        self,
+        task_id: str,
+        result: Any,
+        state: str,
+        traceback: Any = None,
+        request: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        celery_backend: Any = super()  # celery-types does not describe the key-value backend's internals
+        this: Any = self
+        task = this.app.tasks.get(getattr(request, "task", None) or "")
+        if state != states.SUCCESS or getattr(task, "result_precheck", True):
+            return celery_backend._store_result(task_id, result, state, traceback=traceback, request=request, **kwargs)
+        meta = this._get_result_meta(result=result, state=state, traceback=traceback, request=request)
+        meta["task_id"] = bytes_to_str(task_id)
+        this._set_with_state(this.get_key_for_task(task_id), this.encode(meta), state)
+        return result

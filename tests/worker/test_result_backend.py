@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import redis
 from celery import states
@@ -14,10 +15,15 @@ from convoflow.worker.results import RedisResultBackend, result_backend
 from tests.utils.stack import Stack
 
 
+def _key(stack: Stack, task_id: str) -> str:
+    backend: Any = stack.app.backend
+    return str(backend.get_key_for_task(task_id).decode())
+
+
 def _stored(stack: Stack, task_id: str) -> dict[str, object]:
     client = redis.Redis.from_url(stack.settings.redis_url)
     try:
-        raw = client.get(stack.app.backend.get_key_for_task(task_id))
+        raw = client.get(_key(stack, task_id))
     finally:
         client.close()
     assert raw is not None
@@ -36,8 +42,8 @@ def test_a_read_stores_its_result_without_reading_the_key_first(sqlite_stack: St
     task_id = str(uuid.uuid4())
     backend.store_result(task_id, {"count": 1}, states.SUCCESS)
     client = redis.Redis.from_url(sqlite_stack.settings.redis_url)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(backend.get_key_for_task(task_id))
+    pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+    pubsub.subscribe(_key(sqlite_stack, task_id))
     try:
         # Celery's check would keep the first SUCCESS: only a write that skips it replaces it.
         backend.store_result(task_id, {"count": 2}, states.SUCCESS, request=Context(task=names.GET_HISTORY))

@@ -36,11 +36,11 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, events: AsyncGenerator[StreamEvent, None]) -> None:
+    def __init__(self, events: AsyncGenerator[StreamEvent, None], headers: dict[str, str] | None = None) -> None:
         # Like StreamingResponse: no body, so no Content-Length; X-Accel-Buffering keeps nginx from buffering.
         self.status_code = 200
         self.background = None
-        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})})
         self.events = events
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

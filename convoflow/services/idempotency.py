@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST /run: a repeated request gets the first answer instead of a second model call.
+"""Idempotency-Key on POST /run and /run/stream: a repeated request gets the first answer, not a second model call.
 
 Each (caller, key) has one Redis record. The first request claims it with SET NX (state `pending`,
 expiring after the longest a model call can take), runs, and replaces the claim with its answer
@@ -9,6 +9,11 @@ expiring after the longest a model call can take), runs, and replaces the claim 
 - `pending`: waits up to IDEMPOTENCY_WAIT_SECONDS for the first to finish, then gets 409 (retry later).
 
 A first request that fails (model down, broker down) releases its claim, so a retry with the same key runs.
+
+A stream (`idempotent_stream`) claims its key before its first event, stores its answer when its `done` event is
+due (the record /run stores: the same key and body replay the same turn on either endpoint), and releases the
+claim when it ends with an `error` event or its client leaves before `done` (the partial answer is saved as an
+interrupted turn; a retry with the key answers anew).
 """
 
 from __future__ import annotations
@@ -64,6 +69,15 @@ def fingerprint(request: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A key this request holds: the Redis key, the claim written there, the request's fingerprint."""
+
+    key: str
+    token: str
+    fingerprint: str
+
+
 class IdempotentRequests:
     """Runs a request at most once per (owner, Idempotency-Key) while the key is remembered."""
 
@@ -87,13 +101,30 @@ class IdempotentRequests:
         """`produce()`'s answer, or the answer stored for this key; `produce` runs at most once per key."""
         if idempotency_key is None:
             return Outcome(await produce(), replayed=False)
+        started = await self.begin(owner, idempotency_key, request)
+        if isinstance(started, Outcome):
+            return started
+        try:
+            response = await produce()
+        except BaseException:
+            await self.release(started)
+            raise
+        await self.finish(started, response)
+        return Outcome(response, replayed=False)
+
+    async def begin(self, owner: str | None, idempotency_key: str, request: Mapping[str, Any]) -> Outcome | Claim:
+        """Claim the key for this request, or get the answer stored for it (a replay).
+
+        Raises IdempotencyKeyReused for another body, IdempotencyKeyInUse when the first request is still running
+        after IDEMPOTENCY_WAIT_SECONDS. A Claim must end with `finish` or `release`.
+        """
         key = self._key(owner, idempotency_key)
         request_hash = fingerprint(request)
         deadline = time.monotonic() + self.settings.idempotency_wait_seconds
         while True:
             claim = json.dumps({"state": "pending", "fingerprint": request_hash, "claim": uuid.uuid4().hex})
             if await self.redis.set(key, claim, nx=True, ex=self.settings.idempotency_lease_seconds):
-                return await self._run_first(key, claim, request_hash, produce)
+                return Claim(key, claim, request_hash)
             raw = await self.redis.get(key)
             if raw is None:  # the first request failed and let go of the key in between: claim it
                 continue
@@ -114,15 +145,12 @@ class IdempotentRequests:
                 )
             await asyncio.sleep(POLL_SECONDS)
 
-    async def _run_first(
-        self, key: str, claim: str, request_hash: str, produce: Callable[[], Awaitable[dict[str, Any]]]
-    ) -> Outcome:
-        try:
-            response = await produce()
-        except BaseException:
-            with anyio.CancelScope(shield=True), contextlib.suppress(RedisError):
-                await self._swap(keys=[key], args=[claim, "", 0])
-            raise
-        done = json.dumps({"state": "done", "fingerprint": request_hash, "response": response})
-        await self._swap(keys=[key], args=[claim, done, self.settings.idempotency_ttl_seconds])
-        return Outcome(response, replayed=False)
+    async def finish(self, claim: Claim, response: dict[str, Any]) -> None:
+        """Store the claimed request's answer for its replays."""
+        done = json.dumps({"state": "done", "fingerprint": claim.fingerprint, "response": response})
+        await self._swap(keys=[claim.key], args=[claim.token, done, self.settings.idempotency_ttl_seconds])
+
+    async def release(self, claim: Claim) -> None:
+        """Let go of the key (the request failed): a retry with it runs. Never raises, even when cancelled."""
+        with anyio.CancelScope(shield=True), contextlib.suppress(RedisError):
+            await self._swap(keys=[claim.key], args=[claim.token, "", 0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from redis.exceptions import RedisError
 
 from convoflow.errors import ServiceError
 from convoflow.services.chat import ChatService
+from convoflow.services.idempotency import Claim, IdempotentRequests
 from convoflow.services.turns import COMPLETE, INTERRUPTED, answered_turn
 from convoflow.workflow import ModelError
 
@@ -94,3 +96,36 @@ async def _save_interrupted(chat: ChatService, turn: dict[str, Any]) -> None:
         logger.warning("could not save an interrupted turn: %s", getattr(exc, "message", exc.__class__.__name__))
         return
     logger.info("client left mid-stream: saved the partial turn (%d chars), task %s", len(turn["ai_response"]), task_id)
+
+
+async def idempotent_stream(
+    idempotency: IdempotentRequests, claim: Claim, events: AsyncGenerator[StreamEvent, None]
+) -> AsyncGenerator[StreamEvent, None]:
+    """`events` of a stream holding an Idempotency-Key: its `done` data is stored (for replays) before it is sent;
+    an `error` event or a close before `done` (the client left) lets go of the key, so a retry runs anew."""
+    stored = False
+    try:
+        async with aclosing(events):
+            async for event in events:
+                if event.event == "done":
+                    # The turn is queued for saving: its replays must find it, whether or not this client stays.
+                    with anyio.CancelScope(shield=True):
+                        try:
+                            await idempotency.finish(claim, event.data)
+                            stored = True
+                        except RedisError as exc:
+                            logger.warning(
+                                "turn %s answered but its Idempotency-Key not recorded: %s",
+                                event.data.get("turn_id"),
+                                exc.__class__.__name__,
+                            )
+                yield event
+    finally:
+        if not stored:
+            await idempotency.release(claim)
+
+
+async def replayed_stream(response: dict[str, Any]) -> AsyncGenerator[StreamEvent, None]:
+    """The stored answer of an earlier request with the same Idempotency-Key, as one `token` and its `done`."""
+    yield StreamEvent("token", {"delta": str(response.get("answer", ""))})
+    yield StreamEvent("done", dict(response))

@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST /run: a replay gets the first answer, and the model runs once per key."""
+"""Idempotency-Key on POST /run and /run/stream: a replay gets the first answer, and the model runs once per key."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from pytest_httpserver import HTTPServer
 
 from tests.conftest import make_stack
 from tests.utils.auth import bearer
+from tests.utils.conversations import sse_events, wait_until_persisted
+from tests.utils.model_server import sse
 from tests.utils.processes import wait_until
 from tests.utils.services import RedisTarget
 from tests.utils.stack import Stack
@@ -28,6 +30,15 @@ def post_run(stack: Stack, body: dict[str, Any], key: str | None, owner: str = "
         headers["Idempotency-Key"] = key
     with stack.http(headers=headers) as client:
         return client.post("/run", json=body)
+
+
+def post_stream(
+    stack: Stack, body: dict[str, Any], key: str, owner: str | None = "alice"
+) -> tuple[httpx.Headers, list[tuple[str, dict[str, Any]]]]:
+    headers = {**(bearer(owner) if owner else {}), "Idempotency-Key": key}
+    with stack.http(headers=headers) as client, client.stream("POST", "/run/stream", json=body) as response:
+        assert response.status_code == 200, response.read()
+        return response.headers, list(sse_events(response))
 
 
 def test_a_replay_returns_the_first_answer_and_stores_one_turn(keyed_stack: Stack) -> None:
@@ -104,6 +115,57 @@ def test_malformed_idempotency_keys_are_refused_with_422(keyed_stack: Stack, key
 def test_a_key_of_255_visible_characters_is_accepted(keyed_stack: Stack) -> None:
     key = ("!~" + uuid.uuid4().hex) * 10
     assert post_run(keyed_stack, {"user_input": "long key"}, key[:255]).status_code == 200
+
+
+def test_a_repeated_stream_replays_the_first_answer_on_either_endpoint_and_stores_one_turn(
+    keyed_stack: Stack,
+) -> None:
+    session = f"idem-stream-{uuid.uuid4()}"
+    key = str(uuid.uuid4())
+    body = {"user_input": "stream the invoice", "session_id": session}
+    first_headers, first = post_stream(keyed_stack, body, key)
+    replay_headers, replay = post_stream(keyed_stack, body, key)
+    as_run = post_run(keyed_stack, body, key)
+
+    assert "idempotent-replayed" not in first_headers
+    assert len(first) > 2 and first[-1][0] == "done"
+    done = first[-1][1]
+    assert replay_headers["idempotent-replayed"] == "true"
+    assert replay == [("token", {"delta": done["answer"]}), ("done", done)]
+    assert as_run.status_code == 200 and as_run.headers["idempotent-replayed"] == "true"
+    assert as_run.json() == done
+    [stored] = wait_until_persisted(keyed_stack, session, 1, headers=bearer("alice"))
+    assert stored["turn_id"] == done["turn_id"]
+
+
+def test_a_stream_with_a_key_used_for_another_body_is_refused_with_422_before_streaming(keyed_stack: Stack) -> None:
+    key = str(uuid.uuid4())
+    assert post_run(keyed_stack, {"user_input": "first body"}, key).status_code == 200
+    headers = {**bearer("alice"), "Idempotency-Key": key}
+    with keyed_stack.http(headers=headers) as client:
+        response = client.post("/run/stream", json={"user_input": "second body"})
+    assert response.status_code == 422
+    assert response.json()["error"] == "idempotency_key_reused"
+
+
+def test_a_stream_cut_short_lets_go_of_its_key_and_the_retry_answers_anew(split_pools_stack: Stack) -> None:
+    session = f"idem-cut-{uuid.uuid4()}"
+    key = str(uuid.uuid4())
+    body = {"user_input": "a long answer please", "session_id": session}
+    with (
+        split_pools_stack.http(headers={"Idempotency-Key": key}) as client,
+        client.stream("POST", "/run/stream", json=body) as response,
+    ):
+        next(sse_events(response))  # one token, then the client leaves
+
+    headers, retried = post_stream(split_pools_stack, body, key, owner=None)
+    _, replayed = post_stream(split_pools_stack, body, key, owner=None)
+
+    assert "idempotent-replayed" not in headers
+    assert retried[-1][0] == "done" and replayed[-1] == retried[-1]
+    turns = wait_until_persisted(split_pools_stack, session, 2)
+    assert sorted(turn["status"] for turn in turns) == ["complete", "interrupted"]
+    assert retried[-1][1]["turn_id"] in {turn["turn_id"] for turn in turns}
 
 
 # --- one model call per key, checked against a real HTTP model server --------------------------
@@ -234,3 +296,37 @@ def test_a_concurrent_duplicate_that_cannot_wait_gets_409(replicas: Replicas) ->
     assert duplicate.json()["error"] == "idempotency_key_in_use"
     assert duplicate.headers["retry-after"] == "1"
     assert replicas.post(replicas.impatient, key).json() == results["first"].json()
+
+
+def test_a_stream_whose_model_failed_can_be_retried_with_its_key_and_then_replays(
+    httpserver: HTTPServer, model_api: Stack
+) -> None:
+    httpserver.expect_ordered_request("/v1/chat/completions", method="POST").respond_with_json(
+        {"error": {"message": "overloaded"}}, status=503
+    )
+    httpserver.expect_ordered_request("/v1/chat/completions", method="POST").respond_with_data(
+        sse("Forty", "-two."), content_type="text/event-stream"
+    )
+    key = str(uuid.uuid4())
+    body = {"user_input": "six times seven, streamed", "session_id": "streamed-answers"}
+
+    _, failed = post_stream(model_api, body, key)
+    _, retried = post_stream(model_api, body, key)
+    replay_headers, replayed = post_stream(model_api, body, key)
+
+    assert failed[-1][0] == "error" and failed[-1][1]["error"] == "model_unavailable"
+    assert retried[-1][0] == "done" and retried[-1][1]["answer"] == "Forty-two."
+    assert replay_headers["idempotent-replayed"] == "true" and replayed[-1] == retried[-1]
+    assert len(httpserver.log) == 2  # the failed call and the retry; the replay called no model
+
+
+def test_a_stream_duplicate_that_cannot_wait_gets_409_before_streaming(replicas: Replicas) -> None:
+    key = str(uuid.uuid4())
+    results: dict[str, httpx.Response] = {}
+    thread = replicas.start_first(key, results)
+    headers = {"Authorization": f"Bearer {SLOW_KEY}", "Idempotency-Key": key}
+    duplicate = httpx.post(f"{replicas.impatient}/run/stream", json={"user_input": "slow one"}, headers=headers)
+    thread.join()
+    assert duplicate.status_code == 409
+    assert duplicate.headers["content-type"] == "application/json"
+    assert duplicate.json()["error"] == "idempotency_key_in_use"

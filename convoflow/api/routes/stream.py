@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from convoflow.api.deps import ChatDep, JsonBody, OwnerDep
+from convoflow.api.deps import ChatDep, IdempotencyDep, JsonBody, OwnerDep
 from convoflow.api.responses import DESCRIPTIONS
+from convoflow.api.routes.run import IdempotencyKey
 from convoflow.api.schemas import ErrorResponse, RunRequest, ValidationErrorResponse
 from convoflow.api.sse import EventStreamResponse
-from convoflow.services.streaming import stream_turn
+from convoflow.services.idempotency import Outcome
+from convoflow.services.streaming import idempotent_stream, replayed_stream, stream_turn
 
 router = APIRouter(tags=["run"])
 
@@ -18,7 +20,10 @@ EVENTS_DESCRIPTION = """A `text/event-stream` of:
 - then `event: done` / `data: {"answer", "session_id", "turn_id", "task_id"}` once the turn is queued for saving;
 - or `event: error` / `data: {"error", "message"}` when the model, the broker or Redis fails (nothing is saved).
 
-A client that disconnects before `done` leaves its partial answer saved with status `interrupted`."""
+A client that disconnects before `done` leaves its partial answer saved with status `interrupted`.
+
+With an `Idempotency-Key`, a repeated request (same key and body, on this endpoint or `/run`) gets the first
+answer as one `token` event and its `done` (header `Idempotent-Replayed: true`) instead of a second model call."""
 
 # One event of the stream, in the shape OpenAPI 3.2 gives server-sent events; `data` is a JSON document.
 SSE_EVENT_SCHEMA = {
@@ -46,6 +51,12 @@ STREAM_EXAMPLE = (
         200: {
             "description": EVENTS_DESCRIPTION,
             "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA, "example": STREAM_EXAMPLE}},
+            "headers": {
+                "Idempotent-Replayed": {
+                    "description": "`true` when the events replay the stored answer of an earlier request with the key",
+                    "schema": {"type": "string"},
+                }
+            },
         },
         **{
             code: {
@@ -55,6 +66,7 @@ STREAM_EXAMPLE = (
             }
             for code, model in (
                 (401, ErrorResponse),
+                (409, ErrorResponse),
                 (413, ErrorResponse),
                 (415, ErrorResponse),
                 (422, ValidationErrorResponse),
@@ -62,6 +74,19 @@ STREAM_EXAMPLE = (
         },
     },
 )
-async def run_stream(body: RunRequest, chat: ChatDep, owner: OwnerDep) -> EventStreamResponse:
+async def run_stream(
+    body: RunRequest,
+    chat: ChatDep,
+    idempotency: IdempotencyDep,
+    owner: OwnerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> EventStreamResponse:
     """Like POST /run, streamed: failures after the request was accepted arrive as an `error` event."""
-    return EventStreamResponse(stream_turn(chat, body.user_input, body.session_id, owner))
+    if idempotency_key is None:
+        return EventStreamResponse(stream_turn(chat, body.user_input, body.session_id, owner))
+    # Claimed (or replayed, or refused with 409/422) before the first event, while a JSON error can still be sent.
+    started = await idempotency.begin(owner, idempotency_key, body.model_dump(mode="json"))
+    if isinstance(started, Outcome):
+        return EventStreamResponse(replayed_stream(started.response), headers={"Idempotent-Replayed": "true"})
+    events = stream_turn(chat, body.user_input, body.session_id, owner)
+    return EventStreamResponse(idempotent_stream(idempotency, started, events))

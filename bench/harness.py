@@ -112,11 +112,9 @@ def bench_stack(backend: str, log_dir: Path, redis_db: int) -> Iterator[BenchSta
         yield stack
     finally:
         stack.stop_processes()
-        from convoflow.db.engine import _engines
+        from convoflow.db.engine import forget_engines
 
-        engine = _engines.pop(url, None)
-        if engine is not None:
-            engine.dispose()
+        forget_engines(url)
         drop_database(backend, url)
 
 

@@ -10,9 +10,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-_engines: dict[str, Engine] = {}
+# One engine per (database URL, whether it is the read pool).
+_engines: dict[tuple[str, bool], Engine] = {}
 _lock = threading.Lock()
-_READS = "#reads"
 
 
 def _create_engine(url: str, pool_size: int, max_overflow: int, reads: bool = False) -> Engine:
@@ -49,7 +49,7 @@ def get_engine(url: str, pool_size: int = 5, max_overflow: int = 5, *, reads: bo
 
     `reads=True`: a second pool for reads, in autocommit mode and without a ping per checkout.
     """
-    key = url + _READS if reads else url
+    key = (url, reads)
     with _lock:
         engine = _engines.get(key)
         if engine is None:
@@ -66,3 +66,12 @@ def dispose_engines() -> None:
     with _lock:
         for engine in _engines.values():
             engine.dispose(close=False)
+
+
+def forget_engines(url: str) -> None:
+    """Close and forget both pools of `url` (a database about to be dropped, in tests and the benchmark)."""
+    with _lock:
+        engines = [_engines.pop((url, reads), None) for reads in (False, True)]
+    for engine in engines:
+        if engine is not None:
+            engine.dispose()

@@ -18,7 +18,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from convoflow.config import Settings
-from convoflow.dispatch.publisher import RedisTaskPublisher, publishes_directly
+from convoflow.dispatch.publisher import RedisTaskPublisher, publishes_directly, send_by_name
 from convoflow.dispatch.registry import issued_task_key, issued_task_record
 from convoflow.dispatch.results import ResultWaiter
 from convoflow.errors import BrokerUnavailable, StateStoreUnavailable, TaskFailed, TaskTimedOut
@@ -102,9 +102,7 @@ class TaskGateway:
         return IssuedTask(task_id=task_id, kind=str(data.get("kind", "")), owner=data.get("owner"))
 
     def _publish(self, task: str, kwargs: dict[str, Any], task_id: str, options: dict[str, Any]) -> None:
-        # By name: the API loads no task module (and so no database code); routes come from the configuration.
-        # kwargsrepr is what Flower shows: sizes, never conversation text.
-        self.app.send_task(task, kwargs=kwargs, task_id=task_id, kwargsrepr=describe_arguments(kwargs), **options)
+        send_by_name(self.app, task, kwargs, task_id, **options)
 
     async def _push(self, task: str, kwargs: dict[str, Any], task_id: str, options: dict[str, Any]) -> bool:
         """Push the message from the event loop when the broker allows it; False when kombu must publish it."""

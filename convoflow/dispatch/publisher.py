@@ -22,6 +22,7 @@ from celery import Celery, signals
 from kombu import serialization
 
 from convoflow.config import Settings
+from convoflow.logging_setup import describe_arguments
 
 # kombu's persistent delivery mode, and the priority of a message published without one (its list has no suffix).
 PERSISTENT = 2
@@ -38,6 +39,12 @@ class TaskMessage:
     data: bytes
     headers: dict[str, Any]
     body: Any
+
+
+def send_by_name(app: Celery, task: str, kwargs: dict[str, Any], task_id: str | None = None, **options: Any) -> None:
+    """Publish `task` through kombu, by name: the sender loads no task module (and so no database code), routes come
+    from the configuration, and Flower shows the arguments' sizes (kwargsrepr), never conversation text."""
+    app.send_task(task, kwargs=kwargs, task_id=task_id, kwargsrepr=describe_arguments(kwargs), **options)
 
 
 def publishes_directly(settings: Settings) -> bool:

@@ -28,17 +28,18 @@ logger = logging.getLogger(__name__)
 
 REQUEUED = "requeued:"
 
-# KEYS: claim, lease, pending runs. ARGV: run id, claim ttl (s), lease ttl (ms), the run's arguments.
+# KEYS: claim, lease, pending runs. ARGV: run id, claim ttl (s), lease ttl (ms), the run's arguments, REQUEUED.
 CLAIM = """
 local state = redis.call('GET', KEYS[1])
-if state and string.sub(state, 1, 9) ~= 'requeued:' then return 0 end
+if state and string.sub(state, 1, #ARGV[5]) ~= ARGV[5] then return 0 end
 redis.call('SET', KEYS[1], 'running', 'EX', ARGV[2])
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 return 1
 """
 
-# KEYS: claim, lease. ARGV: the requeued marker to set, the time before which a requeued run is sent again.
+# KEYS: claim, lease. ARGV: the requeued marker to set, the time before which a requeued run is sent again,
+# REQUEUED.
 # 1: abandoned, now marked requeued (send it again); -1: finished or forgotten (drop it); 0: leave it.
 ABANDONED = """
 local state = redis.call('GET', KEYS[1])
@@ -47,7 +48,8 @@ if state == 'running' and redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
   return 1
 end
-if string.sub(state, 1, 9) == 'requeued:' and tonumber(string.sub(state, 10)) < tonumber(ARGV[2]) then
+local prefix = #ARGV[3]
+if string.sub(state, 1, prefix) == ARGV[3] and tonumber(string.sub(state, prefix + 1)) < tonumber(ARGV[2]) then
   redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
   return 1
 end
@@ -74,7 +76,7 @@ def lease_ms(settings: Settings) -> int:
 def claim(client: Any, settings: Settings, run_id: str, arguments: Mapping[str, Any]) -> bool:
     """Claim the run for this delivery (recording its lease and arguments); False when another delivery has it."""
     keys = [claim_key(settings, run_id), lease_key(settings, run_id), pending_key(settings)]
-    args = [run_id, settings.task_time_limit + 60, lease_ms(settings), json.dumps(dict(arguments))]
+    args = [run_id, settings.task_time_limit + 60, lease_ms(settings), json.dumps(dict(arguments)), REQUEUED]
     return bool(client.register_script(CLAIM)(keys=keys, args=args))
 
 
@@ -96,7 +98,7 @@ def requeue_abandoned(client: Any, settings: Settings, send: Callable[[str, dict
         now = time.time()
         verdict = abandoned(
             keys=[claim_key(settings, run_id), lease_key(settings, run_id)],
-            args=[f"{REQUEUED}{now}", now - settings.outbox_redeliver_after],
+            args=[f"{REQUEUED}{now}", now - settings.outbox_redeliver_after, REQUEUED],
         )
         if verdict == -1:
             client.hdel(pending_key(settings), run_id)

@@ -10,7 +10,7 @@ from typing import Any
 from redis.exceptions import LockError, RedisError
 
 from convoflow.config import get_settings
-from convoflow.logging_setup import describe_arguments
+from convoflow.dispatch.publisher import send_by_name
 from convoflow.services import outbox, run_leases
 from convoflow.services.redis_client import sync_redis
 from convoflow.tasks import names
@@ -47,16 +47,12 @@ class OutboxSweeper(ThreadedStep):
                     # Each turn keeps its turn id (the idempotency key) and its task id (its result's key).
                     for turn in turns:
                         turn.setdefault("task_id", str(uuid.uuid4()))
-                    worker.app.send_task(
-                        names.SAVE_TURNS, kwargs={"turns": turns}, kwargsrepr=f"{{'turns': <{len(turns)} items>}}"
-                    )
+                    send_by_name(worker.app, names.SAVE_TURNS, {"turns": turns})
                     logger.warning("outbox: re-queued %d answered turns that were not stored in time", len(turns))
                 run_leases.requeue_abandoned(
                     client,
                     settings,
-                    lambda run_id, kwargs: worker.app.send_task(
-                        names.RUN_WORKFLOW, kwargs=kwargs, task_id=run_id, kwargsrepr=describe_arguments(kwargs)
-                    ),
+                    lambda run_id, kwargs: send_by_name(worker.app, names.RUN_WORKFLOW, kwargs, run_id),
                 )
             finally:
                 with contextlib.suppress(LockError):

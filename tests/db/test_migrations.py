@@ -22,11 +22,9 @@ def empty_database(backend: str) -> Iterator[str]:
     try:
         yield url
     finally:
-        from convoflow.db.engine import _engines
+        from convoflow.db.engine import forget_engines
 
-        engine = _engines.pop(url, None)
-        if engine is not None:
-            engine.dispose()
+        forget_engines(url)
         drop_database(backend, url)
 
 

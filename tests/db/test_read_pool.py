@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from convoflow.config import Settings
-from convoflow.db.engine import _READS, _engines, get_engine
+from convoflow.db.engine import forget_engines, get_engine
 from convoflow.services.database import read
 from tests.utils.services import create_database, drop_database, new_run_id, unavailable
 
@@ -34,10 +34,7 @@ def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
     try:
         yield url
     finally:
-        for key in (url, url + _READS):
-            engine = _engines.pop(key, None)
-            if engine is not None:
-                engine.dispose()
+        forget_engines(url)
         drop_database(request.param, url)
 
 

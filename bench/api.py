@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import BenchStack, rss_mb, wait_for_count, wrk
+from bench.harness import BenchStack, pss_mb, rss_mb, wait_for_count, wrk
 from convoflow.db.engine import get_engine, session_factory
 from convoflow.db.repository import list_history
 from tests.utils.processes import Process, free_port, wait_until
@@ -60,6 +60,8 @@ def run_throughput(stack: BenchStack, seconds: int = 10, connections: int = 32) 
             "stored_after_load_s": lag,
             "api_rss_mb": rss_mb(api.pid),
             "worker_rss_mb": rss_mb(worker.pid),
+            "api_pss_mb": pss_mb(api.pid),
+            "worker_pss_mb": pss_mb(worker.pid),
         }
     finally:
         engine.dispose()

@@ -119,13 +119,24 @@ def bench_stack(backend: str, log_dir: Path, redis_db: int) -> Iterator[BenchSta
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its children, in MiB."""
+    """Resident memory of a process and all its children, in MiB (pages they share are counted in each)."""
     process = psutil.Process(pid)
     total = process.memory_info().rss
     for child in process.children(recursive=True):
         with suppress(psutil.NoSuchProcess):
             total += child.memory_info().rss
     return total / 2**20
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size of a process and all its children, in MiB: each shared page split among its sharers,
+    so the sum is what the group really occupies (a prefork pool shares what its parent loaded before forking)."""
+    process = psutil.Process(pid)
+    total = process.memory_full_info().pss
+    for child in process.children(recursive=True):
+        with suppress(psutil.NoSuchProcess):
+            total += child.memory_full_info().pss
+    return float(total / 2**20)
 
 
 @dataclass(frozen=True)

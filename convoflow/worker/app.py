@@ -16,7 +16,7 @@ from convoflow.worker import telemetry  # noqa: F401  (connects the logging, req
 from convoflow.worker.bulk_saves import BulkSaveConsumer
 from convoflow.worker.outbox_sweeper import OutboxSweeper
 from convoflow.worker.queues import DATABASE_QUEUE, QUEUES, TASK_MODULES, TASK_ROUTES
-from convoflow.worker.results import result_backend
+from convoflow.worker.results import use_result_backend
 from convoflow.worker.schedule import beat_schedule
 
 # Redelivery of an unacknowledged message after a worker dies. Saves are idempotent, so a short
@@ -50,7 +50,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         backend_options["global_keyprefix"] = settings.redis_key_prefix
     return {
         "broker_url": settings.broker_url,
-        "result_backend": result_backend(settings.result_backend_url),
+        "result_backend": settings.result_backend_url,
         "broker_transport_options": _transport_options(settings),
         "result_backend_transport_options": backend_options,
         "broker_connection_retry_on_startup": True,
@@ -103,6 +103,7 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
         task_cls="convoflow.worker.requests:ConvoflowTask",
     )
     app.conf.update(celery_config(settings))
+    use_result_backend(app)
     app.steps["worker"].add(OutboxSweeper)
     app.steps["worker"].add(BulkSaveConsumer)
     # The default app, not just the current one: the current app is thread-local, and the API

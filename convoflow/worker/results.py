@@ -1,10 +1,11 @@
 """Task results in Redis with fewer round trips: many at once for batched saves, one write for reads.
 
-`RedisResultBackend` is Celery's Redis result backend (chosen in convoflow.worker.app for a redis:// or rediss://
-result URL) with one change. Before storing any state Celery reads the task's key, so that a task delivered twice
-never overwrites a SUCCESS; a read task (a class attribute `result_precheck = False`: history, sessions, the
-database check) does nothing a second delivery could undo, so its SUCCESS is written without that read: one round
-trip instead of two on the path of every history page. Every other task and state is stored as Celery stores it.
+`RedisResultBackend` is Celery's Redis result backend (chosen for a redis:// or rediss:// result URL by
+`use_result_backend`) with one change. Before storing any state Celery reads the task's key, so that a task
+delivered twice never overwrites a SUCCESS; a read task (a class attribute `result_precheck = False`: history,
+sessions, the database check) does nothing a second delivery could undo, so its SUCCESS is written without that
+read: one round trip instead of two on the path of every history page. Every other task and state is stored as
+Celery stores it.
 """
 
 from __future__ import annotations
@@ -48,11 +49,18 @@ def store_successes(app: Celery, results: Mapping[str, dict[str, Any]]) -> None:
     backend.client.register_script(_STORE_AND_PUBLISH)(keys=keys, args=[int(backend.expires or 0), *values])
 
 
-def result_backend(url: str) -> str:
-    """Celery's `result_backend` setting for `url`: this module's backend for Redis, else the URL as given."""
-    if url.startswith(("redis://", "rediss://")):
-        return f"{__name__}:RedisResultBackend+{url}"
-    return url
+BACKEND = f"{__name__}:RedisResultBackend"
+
+
+def use_result_backend(app: Celery) -> None:
+    """Resolve redis:// and rediss:// result URLs to RedisResultBackend for `app`.
+
+    Through the loader's backend aliases, so the `result_backend` setting keeps the plain URL: Celery masks the
+    password of a URL it can parse when it shows its configuration (Flower, `celery inspect conf`), and a class
+    path in front of the URL would defeat that.
+    """
+    loader: Any = app.loader
+    loader.override_backends = {**loader.override_backends, "redis": BACKEND, "rediss": BACKEND}
 
 
 class RedisResultBackend(RedisBackend):  # type: ignore[misc]

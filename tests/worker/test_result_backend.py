@@ -7,11 +7,12 @@ import uuid
 from typing import Any
 
 import redis
-from celery import states
+from celery import Celery, states
 from celery.app.task import Context
+from celery.app.utils import filter_hidden_settings
 
 from convoflow.tasks import names
-from convoflow.worker.results import RedisResultBackend, result_backend
+from convoflow.worker.results import RedisResultBackend, use_result_backend
 from tests.utils.stack import Stack
 
 
@@ -30,11 +31,17 @@ def _stored(stack: Stack, task_id: str) -> dict[str, object]:
     return dict(json.loads(raw))
 
 
-def test_the_app_uses_the_backend_for_a_redis_url_and_leaves_other_urls_alone(sqlite_stack: Stack) -> None:
+def test_the_app_uses_the_backend_for_redis_urls_and_its_settings_keep_the_plain_url(sqlite_stack: Stack) -> None:
     assert isinstance(sqlite_stack.app.backend, RedisResultBackend)
-    assert result_backend("redis://r:6379/1") == "convoflow.worker.results:RedisResultBackend+redis://r:6379/1"
-    assert result_backend("rpc://") == "rpc://"
-    assert result_backend("db+postgresql://h/db") == "db+postgresql://h/db"
+    assert sqlite_stack.app.conf.result_backend == sqlite_stack.settings.redis_url
+    for url in ("rediss://:s3cret@r:6380/1?ssl_cert_reqs=required", "redis://:s3cret@r:6379/1"):
+        app = Celery("result-url", set_as_current=False)
+        app.conf.update(result_backend=url)
+        use_result_backend(app)
+        assert type(app.backend) is RedisResultBackend
+        # What Flower and `celery inspect conf` show: the password masked, as for any URL Celery can parse.
+        shown = filter_hidden_settings(dict(app.conf.table()))["result_backend"]
+        assert "s3cret" not in shown and shown.startswith(url.split(":")[0] + "://:") and "@r:63" in shown
 
 
 def test_a_read_stores_its_result_without_reading_the_key_first(sqlite_stack: Stack) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -205,6 +205,14 @@ def delete_batch_of_session(session: Session, session_id: str, batch_size: int, 
     """Delete at most `batch_size` turns of one session (and owner, when given)."""
     of_session = select(ConversationTurn.id).where(ConversationTurn.session_id == session_id)
     return _delete_batch(session, of_session, batch_size, owner)
+
+
+def delete_turns(session: Session, turn_ids: Collection[uuid.UUID]) -> int:
+    """Delete the turns with these turn ids; returns how many there were."""
+    if not turn_ids:
+        return 0
+    result = session.execute(delete(ConversationTurn).where(ConversationTurn.turn_id.in_(list(turn_ids))))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _delete_batch(session: Session, query: Select[int], batch_size: int, owner: str | None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,12 @@ def store_turns(settings: Settings, turns: Sequence[NewTurn]) -> set[uuid.UUID]:
         inserted = repository.insert_turns(session, turns)
     logger.info("stored %d new of %d turns", len(inserted), len(turns))
     return inserted
+
+
+def remove_turns(settings: Settings, turn_ids: Collection[uuid.UUID]) -> int:
+    """Delete the turns with these ids, in one transaction; returns how many there were."""
+    with unit_of_work(settings) as session:
+        return repository.delete_turns(session, turn_ids)
 
 
 def turn_as_dict(turn: Row[Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from convoflow.config import Settings
 from convoflow.db.errors import TRANSIENT_DB_ERRORS
 from convoflow.db.repository import NewTurn
-from convoflow.services.conversations import store_turns
+from convoflow.services.conversations import remove_turns, store_turns
 from convoflow.services.deleted_sessions import answered_before_deletion
 from convoflow.services.pending import record_stored
 
@@ -130,11 +130,38 @@ def save_batch(settings: Settings, saves: Sequence[QueuedSave]) -> BatchOutcome:
         return outcome
     except DBAPIError:
         # One bad turn fails the whole statement: store them one by one to find it.
-        return _save_one_by_one(settings, turns, outcome)
+        outcome = _save_one_by_one(settings, turns, outcome)
+        _undo_if_deleted_meanwhile(
+            settings, {task_id: turn for task_id, turn in turns.items() if task_id in outcome.stored}, outcome
+        )
+        return outcome
     record_stored(list(turns.values()), inserted)
     for task_id, turn in turns.items():
         outcome.stored[task_id] = _result(turn, inserted)
+    _undo_if_deleted_meanwhile(settings, turns, outcome)
     return outcome
+
+
+def _undo_if_deleted_meanwhile(settings: Settings, turns: Mapping[str, NewTurn], outcome: BatchOutcome) -> None:
+    """Remove the turns just stored whose session was deleted while the batch was being stored.
+
+    A delete that recorded its time after this batch looked it up, and ran its DELETE before this batch
+    committed, could not see these rows; looking again after the commit finds its record, so they go now.
+    """
+    late = answered_before_deletion(settings, list(turns.values()))
+    if not late:
+        return
+    try:
+        remove_turns(settings, late)
+    except DBAPIError as exc:
+        logger.error(
+            "%d turns of a session deleted meanwhile could not be removed: %s", len(late), exc.__class__.__name__
+        )
+        return
+    logger.info("removed %d turns whose session was deleted while they were being stored", len(late))
+    for task_id, turn in turns.items():
+        if turn.turn_id in late:
+            outcome.stored[task_id] = {**_result(turn, set()), "dropped": "its session was deleted"}
 
 
 def _save_one_by_one(settings: Settings, turns: Mapping[str, NewTurn], outcome: BatchOutcome) -> BatchOutcome:

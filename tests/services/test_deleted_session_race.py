@@ -1,4 +1,4 @@
-"""A session deleted while a batch of its saves is being stored stays deleted (real Redis, PostgreSQL, MariaDB).
+"""A session deleted while a batch of its saves is being stored stays deleted (real Redis and the three databases).
 
 The delete records its time in Redis after the batch looked it up and runs its DELETE before the batch commits,
 so it cannot see the batch's rows: the batch must notice afterwards and remove them.
@@ -26,7 +26,7 @@ from tests.utils.services import RedisTarget, create_database, drop_database, ne
 from tests.utils.stack import Stack
 
 
-@pytest.fixture(params=["postgresql", "mariadb"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def stack(request: pytest.FixtureRequest, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
     """Settings for a fresh database of each server and a private Redis namespace; no processes."""
     url = create_database(request.param, f"d{new_run_id()}")

@@ -103,25 +103,26 @@ async def idempotent_stream(
 ) -> AsyncGenerator[StreamEvent, None]:
     """`events` of a stream holding an Idempotency-Key: its `done` data is stored (for replays) before it is sent;
     an `error` event or a close before `done` (the client left) lets go of the key, so a retry runs anew."""
-    stored = False
+    answered = False
     try:
         async with aclosing(events):
             async for event in events:
                 if event.event == "done":
                     # The turn is queued for saving: its replays must find it, whether or not this client stays.
+                    # Recorded or not, the key is not let go of now: a retry would answer the turn a second time.
+                    answered = True
                     with anyio.CancelScope(shield=True):
                         try:
                             await idempotency.finish(claim, event.data)
-                            stored = True
                         except RedisError as exc:
                             logger.warning(
-                                "turn %s answered but its Idempotency-Key not recorded: %s",
+                                "turn %s answered but its Idempotency-Key not recorded (the claim expires): %s",
                                 event.data.get("turn_id"),
                                 exc.__class__.__name__,
                             )
                 yield event
     finally:
-        if not stored:
+        if not answered:
             await idempotency.release(claim)
 
 

@@ -40,15 +40,18 @@ def mark_deleted(settings: Settings, owner: str | None, session_id: str, when: d
     client.set(key(settings, owner, session_id), when.timestamp(), ex=DELETED_SESSION_MEMORY_SECONDS)
 
 
-def answered_before_deletion(settings: Settings, turns: Sequence[NewTurn]) -> set[uuid.UUID]:
-    """The ids of the turns whose session was deleted after they were answered."""
+def answered_before_deletion(
+    settings: Settings, turns: Sequence[NewTurn], *, if_unreadable: str = "storing the batch as it is"
+) -> set[uuid.UUID]:
+    """The ids of the turns whose session was deleted after they were answered (none when Redis cannot be read:
+    `if_unreadable` says in the warning what follows from that)."""
     sessions = sorted({(turn.owner, turn.session_id) for turn in turns})
     if not sessions:
         return set()
     try:
         stamps = sync_redis(settings.redis_url).mget([key(settings, owner, session) for owner, session in sessions])
     except RedisError as exc:
-        logger.warning("could not look up deleted sessions (%s); storing the batch as it is", exc.__class__.__name__)
+        logger.warning("could not look up deleted sessions (%s); %s", exc.__class__.__name__, if_unreadable)
         return set()
     deleted_at = {session: float(stamp) for session, stamp in zip(sessions, stamps, strict=True) if stamp is not None}
     if not deleted_at:

@@ -148,7 +148,9 @@ def _undo_if_deleted_meanwhile(settings: Settings, turns: Mapping[str, NewTurn],
     A delete that recorded its time after this batch looked it up, and ran its DELETE before this batch
     committed, could not see these rows; looking again after the commit finds its record, so they go now.
     """
-    late = answered_before_deletion(settings, list(turns.values()))
+    late = answered_before_deletion(
+        settings, list(turns.values()), if_unreadable="a session deleted while the batch was stored may keep turns"
+    )
     if not late:
         return
     try:

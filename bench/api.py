@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from bench.harness import BenchStack, pss_mb, rss_mb, wait_for_count, wrk
-from convoflow.db.engine import get_engine, session_factory
+from convoflow.db.engine import get_engine
 from convoflow.db.repository import list_history
 from tests.utils.processes import Process, free_port, wait_until
 
@@ -126,13 +126,12 @@ def history_latency(stack: BenchStack, seconds: int = 8, pool: str = "prefork") 
 
 
 def _direct_select_ms(stack: BenchStack, session: str, rounds: int = 300) -> float:
-    make_session = session_factory(get_engine(stack.database_url))
+    """The history page's SELECT as a worker runs it (the read pool's autocommit connection), minus everything else."""
     timings = []
-    with make_session() as db:
+    with get_engine(stack.database_url, reads=True).connect() as connection:
         for _ in range(rounds):
             started = time.perf_counter()
-            rows = list_history(db, limit=50, session_id=session)
+            rows = list_history(connection, limit=50, session_id=session)
             [row.user_input for row in rows]
             timings.append((time.perf_counter() - started) * 1000)
-            db.rollback()
     return statistics.median(timings)

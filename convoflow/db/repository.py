@@ -7,9 +7,10 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, and_, delete, func, or_, select, text
+from sqlalchemy import Connection, Integer, Row, Select, Table, and_, bindparam, delete, func, or_, select, text
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import Session
 
@@ -73,14 +74,17 @@ def insert_turns(session: Session, turns: Sequence[NewTurn]) -> set[uuid.UUID]:
 
 
 # What a history page shows: plain rows, not ORM objects (a 50-turn page loads about twice as fast).
+# The table's own columns, not the mapped class's attributes: statements of plain columns cost about half as much
+# to build and to look up in SQLAlchemy's compiled cache, which is felt on every history page.
+_TURNS = ConversationTurn.__table__.c
 HISTORY_COLUMNS = (
-    ConversationTurn.id,
-    ConversationTurn.turn_id,
-    ConversationTurn.session_id,
-    ConversationTurn.user_input,
-    ConversationTurn.ai_response,
-    ConversationTurn.timestamp,
-    ConversationTurn.status,
+    _TURNS.id,
+    _TURNS.turn_id,
+    _TURNS.session_id,
+    _TURNS.user_input,
+    _TURNS.ai_response,
+    _TURNS.timestamp,
+    _TURNS.status,
 )
 
 
@@ -103,17 +107,27 @@ def _insert_unnest(session: Session, rows: Sequence[dict[str, Any]]) -> set[uuid
     return {row[0] for row in session.execute(_UNNEST_INSERT, columns)}
 
 
-def _history_query(session_id: str | None, owner: str | None) -> Select[*tuple[Any, ...]]:
+@lru_cache(maxsize=16)
+def _history_statement(
+    by_session: bool, by_owner: bool, before_time: bool, before_anchor: bool
+) -> Select[*tuple[Any, ...]]:
+    """The history SELECT of one shape, with bound parameters, built once per process."""
     query = select(*HISTORY_COLUMNS)
-    if session_id is not None:
-        query = query.where(ConversationTurn.session_id == session_id)
-    if owner is not None:
-        query = query.where(ConversationTurn.owner == owner)
-    return query
+    if by_session:
+        query = query.where(_TURNS.session_id == bindparam("session_id"))
+    if by_owner:
+        query = query.where(_TURNS.owner == bindparam("owner"))
+    if before_time:
+        query = query.where(_TURNS.timestamp < bindparam("before_timestamp"))
+    if before_anchor:
+        stamp = bindparam("anchor_timestamp", type_=_TURNS.timestamp.type)
+        row_id = bindparam("anchor_id", type_=_TURNS.id.type)
+        query = query.where((_TURNS.timestamp < stamp) | ((_TURNS.timestamp == stamp) & (_TURNS.id < row_id)))
+    return query.order_by(_TURNS.timestamp.desc(), _TURNS.id.desc()).limit(bindparam("limit", type_=Integer))
 
 
 def list_history(
-    session: Session,
+    connection: Connection,
     *,
     limit: int,
     session_id: str | None = None,
@@ -125,22 +139,18 @@ def list_history(
 
     `before_timestamp` pages from a point in time instead (a turn the database does not hold yet).
     """
-    query = _history_query(session_id, owner)
+    params: dict[str, Any] = {"limit": limit, "session_id": session_id, "owner": owner}
     if before_timestamp is not None:
-        query = query.where(ConversationTurn.timestamp < before_timestamp)
+        params["before_timestamp"] = before_timestamp
     if before_turn_id is not None:
-        anchor = session.execute(
-            select(ConversationTurn.timestamp, ConversationTurn.id).where(ConversationTurn.turn_id == before_turn_id)
-        ).first()
+        anchor = connection.execute(select(_TURNS.timestamp, _TURNS.id).where(_TURNS.turn_id == before_turn_id)).first()
         if anchor is None:
             return []
-        stamp, row_id = anchor
-        query = query.where(
-            (ConversationTurn.timestamp < stamp)
-            | ((ConversationTurn.timestamp == stamp) & (ConversationTurn.id < row_id))
-        )
-    query = query.order_by(ConversationTurn.timestamp.desc(), ConversationTurn.id.desc()).limit(limit)
-    return list(session.execute(query))
+        params["anchor_timestamp"], params["anchor_id"] = anchor
+    query = _history_statement(
+        session_id is not None, owner is not None, before_timestamp is not None, before_turn_id is not None
+    )
+    return list(connection.execute(query, params))
 
 
 @dataclass(frozen=True)
@@ -154,7 +164,7 @@ class SessionSummary:
 
 
 def list_sessions(
-    session: Session,
+    connection: Connection,
     *,
     limit: int,
     owner: str | None = None,
@@ -182,7 +192,7 @@ def list_sessions(
     query = query.order_by(last_activity.desc(), ConversationTurn.session_id.desc()).limit(limit)
     return [
         SessionSummary(session_id=row[0], turn_count=int(row[1]), first_activity=row[2], last_activity=row[3])
-        for row in session.execute(query)
+        for row in connection.execute(query)
     ]
 
 
@@ -226,6 +236,6 @@ def _delete_batch(session: Session, query: Select[int], batch_size: int, owner: 
     return len(ids)
 
 
-def ping(session: Session) -> None:
+def ping(connection: Connection) -> None:
     """A trivial round trip that fails when the database does not answer."""
-    session.execute(text("SELECT 1"))
+    connection.execute(text("SELECT 1"))

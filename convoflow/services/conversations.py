@@ -8,7 +8,6 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from convoflow.config import Settings
@@ -34,16 +33,17 @@ def remove_turns(settings: Settings, turn_ids: Collection[uuid.UUID]) -> int:
         return repository.delete_turns(session, turn_ids)
 
 
-def turn_as_dict(turn: Row[Any]) -> dict[str, Any]:
+def turn_as_dict(turn: Sequence[Any]) -> dict[str, Any]:
     """A row of repository.HISTORY_COLUMNS as the history's JSON item."""
+    row_id, turn_id, session_id, user_input, ai_response, timestamp, status = turn  # faster than by name
     return {
-        "id": turn.id,
-        "turn_id": str(turn.turn_id),
-        "session_id": turn.session_id,
-        "user_input": turn.user_input,
-        "ai_response": turn.ai_response,
-        "timestamp": turn.timestamp.isoformat(),
-        "status": turn.status,
+        "id": row_id,
+        "turn_id": str(turn_id),
+        "session_id": session_id,
+        "user_input": user_input,
+        "ai_response": ai_response,
+        "timestamp": timestamp.isoformat(),
+        "status": status,
         "persisted": True,
     }
 

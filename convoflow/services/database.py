@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -24,9 +25,11 @@ def unit_of_work(settings: Settings) -> Iterator[Session]:
 T = TypeVar("T")
 
 
-def read(settings: Settings, work: Callable[[Session], T]) -> T:
-    """`work(session)` on the read pool (autocommit, no transaction), returning what it returns.
+def read(settings: Settings, work: Callable[[Connection], T]) -> T:
+    """`work(connection)` on the read pool (autocommit, no transaction), returning what it returns.
 
+    A plain connection, not an ORM session: reads select columns, never objects, and the session's machinery
+    cost about as much as the SELECT itself (a 50-turn history page: 1.0 ms through a session, 0.5 ms without).
     The read pool does not ping a connection before each use. A connection the server dropped since its last
     use (the database restarted) fails at once with a disconnect; SQLAlchemy then discards every connection of
     the pool older than the failure, and the read runs once more on a fresh one. A database that is really
@@ -34,10 +37,10 @@ def read(settings: Settings, work: Callable[[Session], T]) -> T:
     """
     engine = get_engine(settings.sqlalchemy_url, settings.db_pool_size, settings.db_max_overflow, reads=True)
     try:
-        with session_factory(engine)() as session:
-            return work(session)
+        with engine.connect() as connection:
+            return work(connection)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-    with session_factory(engine)() as session:
-        return work(session)
+    with engine.connect() as connection:
+        return work(connection)

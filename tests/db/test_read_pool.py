@@ -7,8 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from convoflow.config import Settings
 from convoflow.db.engine import forget_engines, get_engine
@@ -42,9 +41,8 @@ def _kind(engine: Engine) -> str:
     return "postgresql" if engine.dialect.name == "postgresql" else "mysql"
 
 
-def _server_side_id(session: Session) -> int:
-    engine = session.get_bind()
-    return int(session.execute(text(BACKEND_SESSION_ID[_kind(engine)])).scalar_one())  # type: ignore[arg-type]
+def _server_side_id(connection: Connection) -> int:
+    return int(connection.execute(text(BACKEND_SESSION_ID[_kind(connection.engine)])).scalar_one())
 
 
 def test_a_read_survives_its_pooled_connection_being_dropped(server_url: str) -> None:
@@ -65,10 +63,10 @@ def test_a_read_survives_its_pooled_connection_being_dropped(server_url: str) ->
 def test_reads_run_outside_a_transaction(server_url: str) -> None:
     settings = Settings(_env_file=None, database_url=server_url)  # type: ignore[call-arg]
 
-    def autocommit(session: Session) -> bool:
-        session.execute(text("SELECT 1"))
-        dbapi: Any = session.connection().connection.dbapi_connection
-        if _kind(session.get_bind()) == "postgresql":  # type: ignore[arg-type]
+    def autocommit(connection: Connection) -> bool:
+        connection.execute(text("SELECT 1"))
+        dbapi: Any = connection.connection.dbapi_connection
+        if _kind(connection.engine) == "postgresql":
             # Without autocommit psycopg would have opened a transaction for the SELECT.
             return bool(dbapi.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
         return bool(dbapi.get_autocommit())

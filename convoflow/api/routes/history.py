@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from convoflow.api.deps import ChatDep, HistoryDep, OwnerDep
 from convoflow.api.responses import error_responses
-from convoflow.api.schemas import SESSION_ID_PATTERN, DeleteHistoryResponse, HistoryItem, HistoryResponse
+from convoflow.api.schemas import SESSION_ID_PATTERN, DeleteHistoryResponse, HistoryResponse
 from convoflow.errors import BadRequest
 
 router = APIRouter(prefix="/history", tags=["history"])
@@ -26,12 +26,14 @@ async def read_history(
     before: Annotated[
         uuid.UUID | None, Query(description="only turns older than this turn_id: the last one of the previous page")
     ] = None,
-) -> HistoryResponse:
+) -> Response:
     """Turns newest first. With `session_id`, turns answered but not stored yet are included (`persisted: false`);
     without it, every session's turns come from the database only."""
     page = await history.page(limit=limit, session_id=session_id, owner=owner, before=before)
-    items = [HistoryItem.model_validate(item) for item in page.turns]
-    return HistoryResponse(count=len(items), history=items, partial=page.partial)
+    body = HistoryResponse.model_validate({"count": len(page.turns), "history": page.turns, "partial": page.partial})
+    # Validated once here and serialised by pydantic: returned as a model, FastAPI would dump it to dicts, validate
+    # those again against the response model and serialise them (three passes over a page of turns).
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 @router.delete("", response_model=DeleteHistoryResponse, responses=error_responses(400, 422, 502, 503, 504))

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,10 @@ from convoflow.logging_setup import describe_arguments
 from convoflow.services import outbox
 
 logger = logging.getLogger(__name__)
+
+
+# Queues Redis commands on the pipeline it is given (see TaskGateway.call_after).
+BeforePush = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -104,17 +109,31 @@ class TaskGateway:
     def _publish(self, task: str, kwargs: dict[str, Any], task_id: str, options: dict[str, Any]) -> None:
         send_by_name(self.app, task, kwargs, task_id, **options)
 
-    async def _push(self, task: str, kwargs: dict[str, Any], task_id: str, options: dict[str, Any]) -> bool:
-        """Push the message from the event loop when the broker allows it; False when kombu must publish it."""
+    async def _push(
+        self, task: str, kwargs: dict[str, Any], task_id: str, options: dict[str, Any], before: BeforePush | None
+    ) -> list[Any] | None:
+        """Push the message from the event loop when the broker allows it, with the commands `before` queues in
+        the same round trip, and return their replies; None when kombu must publish it (nothing was run)."""
         if self.publisher is None or set(options) - {"expires"}:
-            return False
+            return None
         message = self.publisher.build(
             task, kwargs, task_id, expires=options.get("expires"), kwargsrepr=describe_arguments(kwargs)
         )
         if message is None:
-            return False
-        await self.publisher.publish(message)
-        return True
+            return None
+        return await self.publisher.publish(message, before)
+
+    async def _run_before(self, before: BeforePush | None) -> list[Any]:
+        if before is None:
+            return []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                before(pipe)
+                return list(await pipe.execute())
+        except RedisError as exc:
+            raise StateStoreUnavailable(
+                f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
+            ) from exc
 
     async def send(
         self,
@@ -129,10 +148,27 @@ class TaskGateway:
     ) -> str:
         """Queue the task named `task`; returns its id once the broker has it (else raises BrokerUnavailable)."""
         task_id = task_id or str(uuid.uuid4())
+        await self._send(task, kwargs, kind, owner, task_id, register, options, None)
+        return task_id
+
+    async def _send(
+        self,
+        task: str,
+        kwargs: dict[str, Any],
+        kind: str,
+        owner: str | None,
+        task_id: str,
+        register: bool,
+        options: dict[str, Any],
+        before: BeforePush | None,
+    ) -> list[Any]:
+        """Queue the task, after the Redis commands `before` queues; returns their replies."""
         if register:
             await self._remember(IssuedTask(task_id=task_id, kind=kind, owner=owner))
         try:
-            if not await self._push(task, kwargs, task_id, options):
+            replies = await self._push(task, kwargs, task_id, options, before)
+            if replies is None:
+                replies = await self._run_before(before)
                 # kombu's publish is blocking I/O with bounded retries (task_publish_retry_policy).
                 await anyio.to_thread.run_sync(self._publish, task, kwargs, task_id, options)
         except (KombuOperationalError, OSError, RedisError) as exc:
@@ -140,7 +176,7 @@ class TaskGateway:
             raise BrokerUnavailable(
                 f"the message broker is unreachable ({self._broker_address()}); nothing was queued, try again"
             ) from exc
-        return task_id
+        return replies
 
     async def send_turns(self, task: str, turns: list[dict[str, Any]], owners: list[str | None]) -> str:
         """Queue one message carrying several turns, each with its own `task_id` (and owner).
@@ -179,21 +215,38 @@ class TaskGateway:
         `register=False` for a task whose id the client never sees (a history read): GET /task cannot be asked
         about it, so it needs no record.
         """
+        _replies, result = await self.call_after(
+            None, task, kwargs, kind=kind, owner=owner, timeout=timeout, register=register, **options
+        )
+        return result
+
+    async def call_after(
+        self,
+        before: BeforePush | None,
+        task: str,
+        kwargs: dict[str, Any],
+        *,
+        kind: str,
+        owner: str | None = None,
+        timeout: float | None = None,
+        register: bool = True,
+        **options: Any,
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """`call`, with Redis commands that `before(pipeline)` queues run just before the task is pushed (in the
+        same round trip on a Redis broker); returns their replies and the task's result."""
         timeout = timeout or self.settings.task_wait_timeout
         task_id = str(uuid.uuid4())
         options.setdefault("expires", timeout)
         if self.results is None:
-            task_id = await self.send(
-                task, kwargs, kind=kind, owner=owner, task_id=task_id, register=register, **options
-            )
-            return await self._wait_in_thread(task_id, timeout)
+            replies = await self._send(task, kwargs, kind, owner, task_id, register, options, before)
+            return replies, await self._wait_in_thread(task_id, timeout)
         try:
             future = await self.results.expect(task_id)
         except RedisError as exc:
             raise StateStoreUnavailable(
                 f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
             ) from exc
-        await self.send(task, kwargs, kind=kind, owner=owner, task_id=task_id, register=register, **options)
+        replies = await self._send(task, kwargs, kind, owner, task_id, register, options, before)
         try:
             meta = await self.results.wait(task_id, future, timeout)
         except TimeoutError as exc:
@@ -203,7 +256,7 @@ class TaskGateway:
             ) from exc
         except RedisError as exc:
             raise StateStoreUnavailable(f"lost the connection to Redis at {self.settings.redis_address}") from exc
-        return self._unwrap(task_id, meta.get("status", ""), meta.get("result"))
+        return replies, self._unwrap(task_id, meta.get("status", ""), meta.get("result"))
 
     async def _wait_in_thread(self, task_id: str, timeout: float) -> dict[str, Any]:
         result: AsyncResult[Any] = AsyncResult(task_id, app=self.app)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,9 +104,21 @@ class RedisTaskPublisher:
         }
         return TaskMessage(task, queue.name, self.key_prefix + queue.name, orjson.dumps(envelope), headers, body)
 
-    async def publish(self, message: TaskMessage) -> None:
-        """Push `message` onto its queue; raises redis.RedisError when the broker is unreachable."""
-        await self.client.lpush(message.key, message.data)
+    async def publish(self, message: TaskMessage, before: Callable[[Any], None] | None = None) -> list[Any]:
+        """Push `message` onto its queue; raises redis.RedisError when the broker is unreachable.
+
+        `before(pipeline)` may queue commands that Redis runs just before the push, in the same round trip;
+        their replies are returned.
+        """
+        if before is None:
+            await self.client.lpush(message.key, message.data)
+            replies: list[Any] = []
+        else:
+            async with self.client.pipeline(transaction=False) as pipe:
+                before(pipe)
+                pipe.lpush(message.key, message.data)
+                replies = list(await pipe.execute())[:-1]
         signals.after_task_publish.send(
             sender=message.task, body=message.body, headers=message.headers, exchange="", routing_key=message.queue
         )
+        return replies

@@ -71,6 +71,18 @@ class RecentSnapshot:
     pending: frozenset[str]
 
 
+def parse_snapshot(flat: list[Any]) -> RecentSnapshot:
+    """The snapshot script's reply: each cached turn followed by 1 while it is still in the outbox."""
+    turns: list[dict[str, Any]] = []
+    pending: set[str] = set()
+    for raw, waiting in zip(flat[::2], flat[1::2], strict=True):
+        turn = json.loads(raw)
+        turns.append(turn)
+        if waiting:
+            pending.add(str(turn["turn_id"]))
+    return RecentSnapshot(turns=turns, pending=frozenset(pending))
+
+
 class RecentTurns:
     """Newest-first turns of each (owner, session), capped and expiring; the database stays the record."""
 
@@ -125,17 +137,19 @@ class RecentTurns:
         """The session's cached turns not stored yet (still in the outbox), newest first, and the cached turn
         `anchor` if there is one; with `stored_too`, every cached turn. `pending` says which are not stored yet."""
         flat = await self._snapshot(
-            keys=[self._key(owner, session_id), turns_key(self.settings)],
-            args=[anchor or "", "1" if stored_too else "0"],
+            keys=self._snapshot_keys(owner, session_id), args=[anchor or "", "1" if stored_too else "0"]
         )
-        turns: list[dict[str, Any]] = []
-        pending: set[str] = set()
-        for raw, waiting in zip(flat[::2], flat[1::2], strict=True):
-            turn = json.loads(raw)
-            turns.append(turn)
-            if waiting:
-                pending.add(str(turn["turn_id"]))
-        return RecentSnapshot(turns=turns, pending=frozenset(pending))
+        return parse_snapshot(flat)
+
+    def queue_snapshot(self, pipe: Any, owner: str | None, session_id: str) -> None:
+        """Queue on `pipe` the snapshot of the turns not stored yet; its reply goes to `parse_snapshot`.
+
+        EVAL, not EVALSHA: a pipeline cannot load a missing script without a round trip of its own first.
+        """
+        pipe.eval(_SNAPSHOT, 2, *self._snapshot_keys(owner, session_id), "", "0")
+
+    def _snapshot_keys(self, owner: str | None, session_id: str) -> list[str]:
+        return [self._key(owner, session_id), turns_key(self.settings)]
 
     async def forget(self, owner: str | None, session_id: str) -> None:
         await self.redis.delete(self._key(owner, session_id))

@@ -16,7 +16,7 @@ from typing import Any
 
 from convoflow.config import Settings
 from convoflow.dispatch.gateway import TaskGateway
-from convoflow.dispatch.recent import RecentSnapshot, RecentTurns
+from convoflow.dispatch.recent import RecentSnapshot, RecentTurns, parse_snapshot
 from convoflow.errors import BrokerUnavailable, TaskTimedOut
 from convoflow.tasks import names
 
@@ -96,13 +96,8 @@ class SessionHistory:
         if session_id is None:
             stored = await self._stored(limit, None, owner, {"before_turn_id": str(before) if before else None})
             return HistoryPage(stored)
-        # Redis first, the database second: a turn that left the outbox before the snapshot was committed
-        # before it, so the database read that follows has it; one still in the outbox is listed from the cache.
-        # Only the turns not stored yet (and the page's anchor) are needed to merge with the database's page.
-        snapshot = await self.recent.snapshot(owner, session_id, anchor=str(before) if before else None)
-        window = _window(snapshot, before)
         try:
-            stored = await self._stored(limit, session_id, owner, window.db_before)
+            snapshot, stored = await self._snapshot_then_stored(limit, session_id, owner, before)
         except (TaskTimedOut, BrokerUnavailable):
             # The database cannot list the stored turns now: the cache's copies of them are better than nothing.
             snapshot = await self.recent.snapshot(owner, session_id, stored_too=True)
@@ -112,11 +107,35 @@ class SessionHistory:
             # No worker answered: list what the cache knows rather than nothing, and say so.
             cached = [_cached_item(turn, turn["turn_id"] not in snapshot.pending) for turn in window.cached]
             return HistoryPage(_newest_first(cached, limit), partial=True)
+        window = _window(snapshot, before)
         merged = {str(item["turn_id"]): item for item in stored}
         for turn in window.cached:
             if turn["turn_id"] in snapshot.pending and turn["turn_id"] not in merged:
                 merged[turn["turn_id"]] = _cached_item(turn, persisted=False)
         return HistoryPage(_newest_first(list(merged.values()), limit))
+
+    async def _snapshot_then_stored(
+        self, limit: int, session_id: str, owner: str | None, before: uuid.UUID | None
+    ) -> tuple[RecentSnapshot, list[dict[str, Any]]]:
+        """The session's cached turns not stored yet, then the database's page.
+
+        Redis first, the database second: a turn that left the outbox before the snapshot was committed before
+        it, so the database read that follows has it; one still in the outbox is listed from the cache. Only the
+        turns not stored yet (and the page's anchor) are needed to merge with the database's page.
+        """
+        if before is None:
+            # A first page asks the database for no anchor: the snapshot goes in the round trip that queues the read.
+            replies, result = await self.gateway.call_after(
+                lambda pipe: self.recent.queue_snapshot(pipe, owner, session_id),
+                names.GET_HISTORY,
+                {"limit": limit, "session_id": session_id, "owner": owner},
+                kind="history",
+                owner=owner,
+                register=False,
+            )
+            return parse_snapshot(replies[0]), list(result["history"])
+        snapshot = await self.recent.snapshot(owner, session_id, anchor=str(before))
+        return snapshot, await self._stored(limit, session_id, owner, _window(snapshot, before).db_before)
 
     async def _stored(
         self, limit: int, session_id: str | None, owner: str | None, before: dict[str, str | None]

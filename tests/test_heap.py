@@ -14,7 +14,8 @@ FROZEN = re.compile(r"(\d+) startup objects frozen out of the garbage collector(
 def test_freezing_moves_the_tracked_objects_out_of_the_collectors_generations() -> None:
     try:
         frozen = freeze_startup_heap()
-        assert frozen == gc.get_freeze_count() > 10_000
+        # At least what was frozen: another thread of the test process may freeze or allocate in between.
+        assert gc.get_freeze_count() >= frozen > 10_000
         assert sum(gc.get_count()) < 100  # nothing left for the next collection to scan but new objects
     finally:
         gc.unfreeze()

@@ -45,7 +45,7 @@ def redis_target() -> Iterator[RedisTarget]:
     target = machine_redis_or_private()
     yield target
     if target.owned is not None:
-        target.owned.kill()
+        target.owned.remove()
 
 
 def _database(backend: str, run_id: str) -> Iterator[str]:

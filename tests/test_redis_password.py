@@ -25,7 +25,7 @@ def protected_redis() -> Iterator[RedisTarget]:
     try:
         yield RedisTarget("127.0.0.1", server.port, server, PASSWORD)
     finally:
-        server.kill()
+        server.remove()
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def aof_redis() -> Iterator[RedisServer]:
     try:
         yield server
     finally:
-        server.kill()
+        server.remove()
 
 
 def test_broker_restart_loses_no_acknowledged_turn(aof_redis: RedisServer, postgres_url: str, log_dir: Path) -> None:

@@ -23,7 +23,7 @@ def restartable_redis() -> Iterator[RedisServer]:
     try:
         yield server
     finally:
-        server.kill()
+        server.remove()
 
 
 def test_a_turn_left_in_the_outbox_after_a_broker_restart_is_still_stored(

@@ -77,10 +77,16 @@ class RedisServer:
         wait_until(lambda: _redis_answers("127.0.0.1", self.port, self.password), 15, what=f"Redis on port {self.port}")
 
     def kill(self) -> None:
+        """SIGKILL, keeping the data directory (a fault test restarts the server on it)."""
         if self.process is not None:
             self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
+
+    def remove(self) -> None:
+        """Kill the server and delete its data directory (the end of its fixture)."""
+        self.kill()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
     @property
     def url(self) -> str:

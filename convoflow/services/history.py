@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from convoflow.config import Settings
-from convoflow.dispatch.gateway import TaskGateway
+from convoflow.dispatch.gateway import BeforePush, TaskGateway
 from convoflow.dispatch.recent import RecentSnapshot, RecentTurns, parse_snapshot
 from convoflow.errors import BrokerUnavailable, TaskTimedOut
 from convoflow.tasks import names
@@ -125,26 +125,34 @@ class SessionHistory:
         """
         if before is None:
             # A first page asks the database for no anchor: the snapshot goes in the round trip that queues the read.
-            replies, result = await self.gateway.call_after(
-                lambda pipe: self.recent.queue_snapshot(pipe, owner, session_id),
-                names.GET_HISTORY,
-                {"limit": limit, "session_id": session_id, "owner": owner},
-                kind="history",
-                owner=owner,
-                register=False,
+            replies, stored = await self._stored_after(
+                lambda pipe: self.recent.queue_snapshot(pipe, owner, session_id), limit, session_id, owner, {}
             )
-            return parse_snapshot(replies[0]), list(result["history"])
+            return parse_snapshot(replies[0]), stored
         snapshot = await self.recent.snapshot(owner, session_id, anchor=str(before))
         return snapshot, await self._stored(limit, session_id, owner, _window(snapshot, before).db_before)
 
     async def _stored(
         self, limit: int, session_id: str | None, owner: str | None, before: dict[str, str | None]
     ) -> list[dict[str, Any]]:
-        result = await self.gateway.call(
+        _replies, stored = await self._stored_after(None, limit, session_id, owner, before)
+        return stored
+
+    async def _stored_after(
+        self,
+        first: BeforePush | None,
+        limit: int,
+        session_id: str | None,
+        owner: str | None,
+        before: dict[str, str | None],
+    ) -> tuple[list[Any], list[dict[str, Any]]]:
+        """The database's page, read by a worker; Redis commands `first` queues run just before the read is queued."""
+        replies, result = await self.gateway.call_after(
+            first,
             names.GET_HISTORY,
             {"limit": limit, "session_id": session_id, "owner": owner, **before},
             kind="history",
             owner=owner,
             register=False,
         )
-        return list(result["history"])
+        return replies, list(result["history"])

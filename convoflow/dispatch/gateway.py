@@ -6,7 +6,6 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from convoflow.config import Settings
-from convoflow.dispatch.publisher import RedisTaskPublisher, publishes_directly, send_by_name
+from convoflow.dispatch.publisher import BeforePush, RedisTaskPublisher, publishes_directly, send_by_name
 from convoflow.dispatch.registry import issued_task_key, issued_task_record
 from convoflow.dispatch.results import ResultWaiter
 from convoflow.errors import BrokerUnavailable, StateStoreUnavailable, TaskFailed, TaskTimedOut
@@ -27,10 +26,6 @@ from convoflow.logging_setup import describe_arguments
 from convoflow.services import outbox
 
 logger = logging.getLogger(__name__)
-
-
-# Queues Redis commands on the pipeline it is given (see TaskGateway.call_after).
-BeforePush = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -69,6 +64,9 @@ class TaskGateway:
             RedisTaskPublisher(app, client, settings.redis_key_prefix) if publishes_directly(settings) else None
         )
 
+    def _unreachable(self, exc: RedisError) -> StateStoreUnavailable:
+        return StateStoreUnavailable(f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}")
+
     def _registry_key(self, task_id: str) -> str:
         return issued_task_key(self.settings, task_id)
 
@@ -77,9 +75,7 @@ class TaskGateway:
         try:
             await self.redis.set(self._registry_key(issued.task_id), record, ex=self.settings.result_expires)
         except RedisError as exc:
-            raise StateStoreUnavailable(
-                f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
-            ) from exc
+            raise self._unreachable(exc) from exc
 
     async def _remember_many(self, issued: list[IssuedTask], outbox_turns: list[dict[str, Any]]) -> None:
         try:
@@ -90,17 +86,13 @@ class TaskGateway:
                 outbox.add_commands(pipe, self.settings, outbox_turns)
                 await pipe.execute()
         except RedisError as exc:
-            raise StateStoreUnavailable(
-                f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
-            ) from exc
+            raise self._unreachable(exc) from exc
 
     async def lookup(self, task_id: str) -> IssuedTask | None:
         try:
             record = await self.redis.get(self._registry_key(task_id))
         except RedisError as exc:
-            raise StateStoreUnavailable(
-                f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
-            ) from exc
+            raise self._unreachable(exc) from exc
         if record is None:
             return None
         data = json.loads(record)
@@ -131,9 +123,7 @@ class TaskGateway:
                 before(pipe)
                 return list(await pipe.execute())
         except RedisError as exc:
-            raise StateStoreUnavailable(
-                f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
-            ) from exc
+            raise self._unreachable(exc) from exc
 
     async def send(
         self,
@@ -243,9 +233,7 @@ class TaskGateway:
         try:
             future = await self.results.expect(task_id)
         except RedisError as exc:
-            raise StateStoreUnavailable(
-                f"Redis is unreachable at {self.settings.redis_address}: {exc.__class__.__name__}"
-            ) from exc
+            raise self._unreachable(exc) from exc
         replies = await self._send(task, kwargs, kind, owner, task_id, register, options, before)
         try:
             meta = await self.results.wait(task_id, future, timeout)

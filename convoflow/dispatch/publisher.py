@@ -25,6 +25,9 @@ from kombu import serialization
 from convoflow.config import Settings
 from convoflow.logging_setup import describe_arguments
 
+# Queues Redis commands on the pipeline it is given, to run just before a task message is pushed.
+BeforePush = Callable[[Any], None]
+
 # kombu's persistent delivery mode, and the priority of a message published without one (its list has no suffix).
 PERSISTENT = 2
 DEFAULT_PRIORITY = 0
@@ -104,7 +107,7 @@ class RedisTaskPublisher:
         }
         return TaskMessage(task, queue.name, self.key_prefix + queue.name, orjson.dumps(envelope), headers, body)
 
-    async def publish(self, message: TaskMessage, before: Callable[[Any], None] | None = None) -> list[Any]:
+    async def publish(self, message: TaskMessage, before: BeforePush | None = None) -> list[Any]:
         """Push `message` onto its queue; raises redis.RedisError when the broker is unreachable.
 
         `before(pipeline)` may queue commands that Redis runs just before the push, in the same round trip;

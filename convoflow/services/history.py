@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from convoflow.config import Settings
-from convoflow.dispatch.gateway import BeforePush, TaskGateway
+from convoflow.dispatch.gateway import TaskGateway
+from convoflow.dispatch.publisher import BeforePush
 from convoflow.dispatch.recent import RecentSnapshot, RecentTurns, parse_snapshot
 from convoflow.errors import BrokerUnavailable, TaskTimedOut
 from convoflow.tasks import names

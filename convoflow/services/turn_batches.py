@@ -97,6 +97,11 @@ def _result(turn: NewTurn, inserted: set[uuid.UUID]) -> dict[str, Any]:
     }
 
 
+def _dropped(turn: NewTurn) -> dict[str, Any]:
+    """The result of a save whose session was deleted after the turn was answered: settled, not stored."""
+    return {**_result(turn, set()), "dropped": "its session was deleted"}
+
+
 def _describe(exc: BaseException) -> str:
     # Only the error class and the driver's first line: parameters are hidden by the engine.
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -116,7 +121,7 @@ def save_batch(settings: Settings, saves: Sequence[QueuedSave]) -> BatchOutcome:
     for task_id, turn in list(turns.items()):
         if turn.turn_id in dropped:
             # Settled like a stored turn (result written, outbox left, message acknowledged), but not stored.
-            outcome.stored[task_id] = {**_result(turn, set()), "dropped": "its session was deleted"}
+            outcome.stored[task_id] = _dropped(turn)
             del turns[task_id]
     if dropped:
         logger.info("dropped %d turns answered before their session was deleted", len(dropped))
@@ -131,14 +136,13 @@ def save_batch(settings: Settings, saves: Sequence[QueuedSave]) -> BatchOutcome:
     except DBAPIError:
         # One bad turn fails the whole statement: store them one by one to find it.
         outcome = _save_one_by_one(settings, turns, outcome)
-        _undo_if_deleted_meanwhile(
-            settings, {task_id: turn for task_id, turn in turns.items() if task_id in outcome.stored}, outcome
-        )
-        return outcome
-    record_stored(list(turns.values()), inserted)
-    for task_id, turn in turns.items():
-        outcome.stored[task_id] = _result(turn, inserted)
-    _undo_if_deleted_meanwhile(settings, turns, outcome)
+    else:
+        record_stored(list(turns.values()), inserted)
+        for task_id, turn in turns.items():
+            outcome.stored[task_id] = _result(turn, inserted)
+    _undo_if_deleted_meanwhile(
+        settings, {task_id: turn for task_id, turn in turns.items() if task_id in outcome.stored}, outcome
+    )
     return outcome
 
 
@@ -163,7 +167,7 @@ def _undo_if_deleted_meanwhile(settings: Settings, turns: Mapping[str, NewTurn],
     logger.info("removed %d turns whose session was deleted while they were being stored", len(late))
     for task_id, turn in turns.items():
         if turn.turn_id in late:
-            outcome.stored[task_id] = {**_result(turn, set()), "dropped": "its session was deleted"}
+            outcome.stored[task_id] = _dropped(turn)
 
 
 def _save_one_by_one(settings: Settings, turns: Mapping[str, NewTurn], outcome: BatchOutcome) -> BatchOutcome:

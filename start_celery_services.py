@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated subset of worker,beat,flower (default: all three)",
     )
     parser.add_argument("--loglevel", default="info", help="Celery log level (default: info)")
-    parser.add_argument("--pool", default=DEFAULT_POOL, help="worker pool (default: Celery's; threads on Windows)")
+    parser.add_argument("--pool", default=DEFAULT_POOL, help="worker pool (default: WORKER_POOL; threads on Windows)")
     args = parser.parse_args(argv)
     if args.concurrency is not None and args.concurrency < 1:
         parser.error("--concurrency must be at least 1")

@@ -126,9 +126,9 @@ def main() -> int:
                 print(f"slow: {figures['slow']}", flush=True)
             if "history" in only:
                 figures["history"] = history_latency(stack, seconds=3 if args.quick else 8)
-                threads = history_latency(stack, seconds=3 if args.quick else 8, pool="threads")
+                prefork = history_latency(stack, seconds=3 if args.quick else 8, pool="prefork")
                 for key in ("history_p50_ms", "history_p99_ms", "worker_rss_mb"):
-                    figures["history"][f"threads_pool_{key}"] = threads[key]
+                    figures["history"][f"prefork_pool_{key}"] = prefork[key]
                 print(f"history: {figures['history']}", flush=True)
     figures["meta"]["seconds"] = round(time.perf_counter() - started, 1)
     print_table(figures)

@@ -96,11 +96,13 @@ def slow_model(
     return figures
 
 
-def history_latency(stack: BenchStack, seconds: int = 8, pool: str = "prefork") -> dict[str, Any]:
-    """GET /history of 50 turns through the queue, one client at a time; and the same SELECT done directly."""
-    worker = stack.worker("--concurrency=2", f"--pool={pool}")
+def history_latency(stack: BenchStack, seconds: int = 8, pool: str | None = None) -> dict[str, Any]:
+    """GET /history of 50 turns through the queue, one client at a time; and the same SELECT done directly.
+
+    `pool` names the worker's pool on its command line; by default the worker runs WORKER_POOL's."""
+    worker = stack.worker("--concurrency=2", *([f"--pool={pool}"] if pool else []))
     _api, url = stack.api()
-    session = f"history-bench-{pool}"
+    session = f"history-bench-{pool or 'default'}"
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
             for index in range(50):

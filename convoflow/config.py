@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0)
 
     # --- Celery --------------------------------------------------------------------------------
+    worker_pool: Literal["threads", "prefork", "solo"] = Field(
+        default="threads",
+        description="pool of a worker whose command line names none (-P wins): threads share one process, prefork "
+        "forks one per --concurrency and is the only one that enforces TASK_TIME_LIMIT",
+    )
     task_soft_time_limit: int = Field(default=300, ge=1)
     task_time_limit: int = Field(default=600, ge=1)
     result_expires: int = Field(default=86_400, ge=60, description="seconds Celery keeps task results")

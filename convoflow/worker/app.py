@@ -15,6 +15,7 @@ from convoflow.logging_setup import install_privacy_filters
 from convoflow.worker import telemetry  # noqa: F401  (connects the logging, request-id and metrics signals)
 from convoflow.worker.bulk_saves import BulkSaveConsumer
 from convoflow.worker.outbox_sweeper import OutboxSweeper
+from convoflow.worker.pool import configured_pool
 from convoflow.worker.queues import DATABASE_QUEUE, QUEUES, TASK_MODULES, TASK_ROUTES
 from convoflow.worker.results import use_result_backend
 from convoflow.worker.schedule import beat_schedule
@@ -48,7 +49,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     backend_options: dict[str, Any] = {}
     if settings.redis_key_prefix:
         backend_options["global_keyprefix"] = settings.redis_key_prefix
+    pool = configured_pool(settings)
     return {
+        **({"worker_pool": pool} if pool else {}),
         "broker_url": settings.broker_url,
         "result_backend": settings.result_backend_url,
         "broker_transport_options": _transport_options(settings),

@@ -20,7 +20,7 @@ def split_pools_stack(sqlite_url: str, redis_target: RedisTarget, log_dir: Path)
     """The production layout: a prefork worker on `database`, a thread-pool worker on `workflow`, a slow model."""
     stack = make_stack("split", redis_target, sqlite_url, log_dir, OFFLINE_LATENCY_MS=str(SLOW_MODEL_MS))
     try:
-        stack.start_worker("-Q", "database", "-c", "1", "-n", "database@%h", name="database-worker")
+        stack.start_worker("-Q", "database", "-P", "prefork", "-c", "1", "-n", "database@%h", name="database-worker")
         stack.start_worker(
             "-Q", "workflow", "-P", "threads", "-c", "8", "--prefetch-multiplier", "1", "-n", "workflow@%h",
             name="workflow-worker",

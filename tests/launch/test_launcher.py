@@ -124,7 +124,8 @@ def test_flower_asks_for_the_configured_login_and_shows_the_database_queue(launc
 
 def test_sigint_stops_every_service_and_leaves_no_process(launched: Launched) -> None:
     started = pids_with_env(launched.marker)
-    assert len(started) >= 6, "expected the launcher, Valkey, API, worker (+ pool), Beat and Flower"
+    # Valkey, started from a file of its own, may not carry the marker; the worker's thread pool is one process.
+    assert len(started) >= 5, "expected the launcher, API, worker, Beat and Flower"
 
     code = interrupt(launched.process)
 

@@ -23,7 +23,7 @@ SAVE = "celery_tasks.save_conversation_task"
 def exporting_stack(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
     """A prefork worker with two pool processes and its exporter on a free port (no API)."""
     stack = make_stack("worker-metrics", redis_target, sqlite_url, log_dir, WORKER_METRICS_PORT=str(free_port()))
-    with running(stack, api=False, worker_args=("-c", "2")) as live:
+    with running(stack, api=False, worker_args=("-P", "prefork", "-c", "2")) as live:
         yield live
 
 

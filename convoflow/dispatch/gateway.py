@@ -106,10 +106,15 @@ class TaskGateway:
     ) -> list[Any] | None:
         """Push the message from the event loop when the broker allows it, with the commands `before` queues in
         the same round trip, and return their replies; None when kombu must publish it (nothing was run)."""
-        if self.publisher is None or set(options) - {"expires"}:
+        if self.publisher is None or set(options) - {"expires", "reply_to"}:
             return None
         message = self.publisher.build(
-            task, kwargs, task_id, expires=options.get("expires"), kwargsrepr=describe_arguments(kwargs)
+            task,
+            kwargs,
+            task_id,
+            expires=options.get("expires"),
+            reply_to=options.get("reply_to"),
+            kwargsrepr=describe_arguments(kwargs),
         )
         if message is None:
             return None
@@ -234,6 +239,8 @@ class TaskGateway:
             future = await self.results.expect(task_id)
         except RedisError as exc:
             raise self._unreachable(exc) from exc
+        # The worker publishes the result on this process's reply channel, which the waiter listens to already.
+        options["reply_to"] = self.results.reply_to
         replies = await self._send(task, kwargs, kind, owner, task_id, register, options, before)
         try:
             meta = await self.results.wait(task_id, future, timeout)

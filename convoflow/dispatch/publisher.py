@@ -65,7 +65,14 @@ class RedisTaskPublisher:
         self.key_prefix = key_prefix
 
     def build(
-        self, task: str, kwargs: dict[str, Any], task_id: str, *, expires: float | None = None, kwargsrepr: str
+        self,
+        task: str,
+        kwargs: dict[str, Any],
+        task_id: str,
+        *,
+        expires: float | None = None,
+        reply_to: str | None = None,
+        kwargsrepr: str,
     ) -> TaskMessage | None:
         """The message `app.send_task(task, kwargs=kwargs, task_id=task_id, ...)` would put on the broker.
 
@@ -75,7 +82,7 @@ class RedisTaskPublisher:
         if getattr(queue.exchange, "type", "direct") != "direct":
             return None
         headers, properties, body, _sent_event = self.app.amqp.as_task_v2(
-            task_id, task, args=(), kwargs=kwargs, expires=expires, kwargsrepr=kwargsrepr
+            task_id, task, args=(), kwargs=kwargs, expires=expires, reply_to=reply_to, kwargsrepr=kwargsrepr
         )
         # Celery's send_task publishes to the anonymous exchange with the queue's name as routing key.
         signals.before_task_publish.send(

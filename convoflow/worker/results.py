@@ -1,11 +1,18 @@
 """Task results in Redis with fewer round trips: many at once for batched saves, one write for reads.
 
 `RedisResultBackend` is Celery's Redis result backend (chosen for a redis:// or rediss:// result URL by
-`use_result_backend`) with one change. Before storing any state Celery reads the task's key, so that a task
-delivered twice never overwrites a SUCCESS; a read task (a class attribute `result_precheck = False`: history,
-sessions, the database check) does nothing a second delivery could undo, so its SUCCESS is written without that
-read: one round trip instead of two on the path of every history page. Every other task and state is stored as
-Celery stores it.
+`use_result_backend`) with two changes:
+
+- Before storing any state Celery reads the task's key, so that a task delivered twice never overwrites a
+  SUCCESS; a read task (a class attribute `result_precheck = False`: history, sessions, the database check) does
+  nothing a second delivery could undo, so its SUCCESS is written without that read: one round trip instead of
+  two on the path of every history page.
+- Celery publishes a result on a channel named after the task's key, so a waiting sender subscribes and
+  unsubscribes once per task. A sender that names one of our reply channels in the message's `reply_to`
+  (an API process listens on one for its whole life) gets a finished task's state published there instead
+  (for a read: instead of on the task's channel; for any other task: as well).
+
+Every other task and state is stored as Celery stores it.
 """
 
 from __future__ import annotations
@@ -50,6 +57,21 @@ def store_successes(app: Celery, results: Mapping[str, dict[str, Any]]) -> None:
 
 
 BACKEND = f"{__name__}:RedisResultBackend"
+# What a reply channel's name starts with (after the key prefix); a message's reply_to that does not is Celery's.
+REPLY_PREFIX = "convoflow-replies:"
+
+
+def channel_named(app: Celery, reply_to: str) -> str:
+    """The Redis channel of a reply channel's name: the result keys' prefix applies to it too."""
+    options = app.conf.result_backend_transport_options or {}
+    return f"{options.get('global_keyprefix') or ''}{reply_to}"
+
+
+def reply_channel(app: Celery, reply_to: object) -> str | None:
+    """The channel a finished task's state is published on for its sender, or None when `reply_to` names none."""
+    if not isinstance(reply_to, str) or not reply_to.startswith(REPLY_PREFIX):
+        return None
+    return channel_named(app, reply_to)
 
 
 def use_result_backend(app: Celery) -> None:
@@ -64,7 +86,8 @@ def use_result_backend(app: Celery) -> None:
 
 
 class RedisResultBackend(RedisBackend):  # type: ignore[misc]
-    """Celery's Redis result backend; a read task's SUCCESS is written without first reading the key."""
+    """Celery's Redis result backend; a read task's SUCCESS is written without first reading the key, and a finished
+    task's state goes to the reply channel its message names."""
 
     def _store_result(
         self,
@@ -77,10 +100,33 @@ class RedisResultBackend(RedisBackend):  # type: ignore[misc]
     ) -> Any:
         celery_backend: Any = super()  # celery-types does not describe the key-value backend's internals
         this: Any = self
+        channel = reply_channel(this.app, getattr(request, "reply_to", None)) if state in states.READY_STATES else None
         task = this.app.tasks.get(getattr(request, "task", None) or "")
-        if state != states.SUCCESS or getattr(task, "result_precheck", True):
-            return celery_backend._store_result(task_id, result, state, traceback=traceback, request=request, **kwargs)
+        if state == states.SUCCESS and not getattr(task, "result_precheck", True):
+            key = this.get_key_for_task(task_id)
+            this.ensure(
+                self._set_and_publish, (key, self._encoded(task_id, result, state, None, request), channel or key)
+            )
+            return result
+        stored = celery_backend._store_result(task_id, result, state, traceback=traceback, request=request, **kwargs)
+        if channel is not None:
+            this.ensure(this.client.publish, (channel, self._encoded(task_id, result, state, traceback, request)))
+        return stored
+
+    def _encoded(self, task_id: str, result: Any, state: str, traceback: Any, request: Any) -> Any:
+        """The value Celery stores for this state (its meta, with the task id)."""
+        this: Any = self
         meta = this._get_result_meta(result=result, state=state, traceback=traceback, request=request)
         meta["task_id"] = bytes_to_str(task_id)
-        this._set_with_state(this.get_key_for_task(task_id), this.encode(meta), state)
-        return result
+        return this.encode(meta)
+
+    def _set_and_publish(self, key: Any, value: Any, channel: Any) -> None:
+        """Celery's write of a result (the key, with its expiry, then the notice) with the notice on `channel`."""
+        this: Any = self
+        with this.client.pipeline() as pipe:
+            if this.expires:
+                pipe.setex(key, this.expires, value)
+            else:
+                pipe.set(key, value)
+            pipe.publish(channel, value)
+            pipe.execute()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from celery import Celery, states
 
+from convoflow.jsoncodec import loads
 from convoflow.worker.results import REPLY_PREFIX, channel_named
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class ResultWaiter:
             await self._pubsub.subscribe(key)  # before reading the key: a result stored after the read is heard
             stored = await self._client.get(key)
             if stored is not None:
-                meta = json.loads(stored)
+                meta = loads(stored)
                 if meta.get("status") in READY_STATES:
                     return dict(meta)
             return await asyncio.wait_for(asyncio.shield(future), max(0.0, timeout - self._fallback_after))
@@ -93,7 +93,7 @@ class ResultWaiter:
             if message is None or message.get("type") != "message":
                 continue
             try:
-                meta = json.loads(message["data"])
+                meta = loads(message["data"])
                 task_id = str(meta["task_id"])
             except (ValueError, KeyError, TypeError):
                 logger.warning("ignored a message on a result channel that is no task state")

@@ -12,17 +12,16 @@ back where they were, for kombu's consumer. Only used with a Redis broker.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import redis
 
 from convoflow.config import Settings, get_settings
+from convoflow.jsoncodec import loads
 from convoflow.worker.queues import DATABASE_QUEUE
 from convoflow.worker.threaded_step import ThreadedStep
 
@@ -72,20 +71,12 @@ class TakenSave:
     request_dict: Mapping[str, Any] | None = field(default_factory=dict)
 
 
-def _loads(data: bytes) -> Any:
-    # orjson is several times faster; the standard library also reads what it refuses (NaN, from kombu's encoder).
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
-
-
 def decode(raw: bytes) -> TakenSave:
-    message = _loads(raw)
+    message = loads(raw)
     headers, properties = message["headers"], message["properties"]
     if message.get("content-type") != "application/json" or properties.get("body_encoding") != "base64":
         raise ValueError("not a JSON message in base64")
-    args, kwargs, _embed = _loads(base64.b64decode(message["body"]))
+    args, kwargs, _embed = loads(base64.b64decode(message["body"]))
     return TakenSave(
         id=str(headers["id"]),
         tag=str(properties["delivery_tag"]),
@@ -107,7 +98,7 @@ def dead_letter_undecodable(settings: Settings, messages: list[tuple[bytes, str]
     entries: list[dict[str, Any]] = []
     tags: list[str] = []
     for raw, error in messages:
-        envelope = _loads(raw)  # the take script read this envelope already; only its body is unreadable
+        envelope = loads(raw)  # the take script read this envelope already; only its body is unreadable
         entries.append(
             {
                 "task_id": str(envelope["headers"].get("id")),

@@ -241,7 +241,11 @@ class TaskGateway:
             raise self._unreachable(exc) from exc
         # The worker publishes the result on this process's reply channel, which the waiter listens to already.
         options["reply_to"] = self.results.reply_to
-        replies = await self._send(task, kwargs, kind, owner, task_id, register, options, before)
+        try:
+            replies = await self._send(task, kwargs, kind, owner, task_id, register, options, before)
+        except BaseException:
+            self.results.forget(task_id)
+            raise
         try:
             meta = await self.results.wait(task_id, future, timeout)
         except TimeoutError as exc:

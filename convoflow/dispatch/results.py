@@ -48,14 +48,23 @@ class ResultWaiter:
 
     async def expect(self, task_id: str) -> asyncio.Future[dict[str, Any]]:
         """Register interest in `task_id` before it is sent; returns a future of the stored meta."""
+        if not self._listening:
+            await self._pubsub.subscribe(self._channel)  # raises RedisError with nothing registered
+            self._listening = True
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[task_id] = future
-        if not self._listening:
-            await self._pubsub.subscribe(self._channel)
-            self._listening = True
         if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._read(), name="celery-result-reader")
         return future
+
+    @property
+    def pending(self) -> int:
+        """How many tasks are awaited now."""
+        return len(self._waiting)
+
+    def forget(self, task_id: str) -> None:
+        """Stop awaiting a task that was never sent."""
+        self._waiting.pop(task_id, None)
 
     async def wait(self, task_id: str, future: asyncio.Future[dict[str, Any]], timeout: float) -> dict[str, Any]:
         key: str | None = None

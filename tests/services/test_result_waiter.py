@@ -15,7 +15,9 @@ from celery.app.task import Context
 
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.results import ResultWaiter
+from convoflow.errors import BrokerUnavailable
 from convoflow.tasks import names
+from convoflow.worker.app import create_celery_app
 from convoflow.worker.results import channel_named
 from tests.utils.stack import Stack
 
@@ -143,3 +145,21 @@ async def test_a_worker_answers_reads_and_other_tasks_on_the_senders_reply_chann
 
 async def _equals(value: Awaitable[int], expected: int) -> bool:
     return await value == expected
+
+
+async def test_a_task_that_could_not_be_sent_leaves_nothing_awaited(
+    sqlite_stack: Stack, client: aioredis.Redis
+) -> None:
+    # Results in the stack's Redis, messages to a broker that does not answer (kombu publishes, and fails).
+    dead_broker = sqlite_stack.settings.model_copy(update={"celery_broker_url": "amqp://guest:guest@127.0.0.1:1//"})
+    app = create_celery_app(dead_broker)
+    gateway = TaskGateway(dead_broker, app, client)
+    assert gateway.results is not None
+    try:
+        with pytest.raises(BrokerUnavailable):
+            await gateway.call(names.GET_HISTORY, {"limit": 5, "session_id": "never-sent"}, kind="history")
+        assert gateway.results.pending == 0
+    finally:
+        await gateway.close()
+        app.close()
+        sqlite_stack.app.set_default()  # create_celery_app made the dead-broker app the default

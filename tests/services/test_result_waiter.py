@@ -37,21 +37,26 @@ async def client(sqlite_stack: Stack) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-async def waiter(sqlite_stack: Stack, client: aioredis.Redis) -> AsyncIterator[ResultWaiter]:
-    results = ResultWaiter(sqlite_stack.app, client)
+async def waiters(client: aioredis.Redis) -> AsyncIterator[list[ResultWaiter]]:
+    """Every waiter a test puts here is closed after it (and before `client`, which they use)."""
+    made: list[ResultWaiter] = []
     try:
-        yield results
+        yield made
     finally:
-        await results.close()
+        for results in made:
+            await results.close()
 
 
 @pytest.fixture
-async def patient_waiter(sqlite_stack: Stack, client: aioredis.Redis) -> AsyncIterator[ResultWaiter]:
-    results = ResultWaiter(sqlite_stack.app, client, fallback_after=NO_FALLBACK)
-    try:
-        yield results
-    finally:
-        await results.close()
+def waiter(sqlite_stack: Stack, client: aioredis.Redis, waiters: list[ResultWaiter]) -> ResultWaiter:
+    waiters.append(ResultWaiter(sqlite_stack.app, client))
+    return waiters[-1]
+
+
+@pytest.fixture
+def patient_waiter(sqlite_stack: Stack, client: aioredis.Redis, waiters: list[ResultWaiter]) -> ResultWaiter:
+    waiters.append(ResultWaiter(sqlite_stack.app, client, fallback_after=NO_FALLBACK))
+    return waiters[-1]
 
 
 async def subscribers(client: aioredis.Redis, channel: str) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.api import history_latency, run_throughput, slow_model
 from bench.drain import direct_insert_rates, drain_rate
-from bench.harness import bench_stack, free_redis_db
+from bench.harness import bench_stack, free_redis_db, python_loop_ms
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -88,6 +88,7 @@ def main() -> int:
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.node()} {platform.machine()} cpus={len(__import__('os').sched_getaffinity(0))}",
             "python": platform.python_version(),
+            "python_loop_ms": python_loop_ms(),
         }
     }
     started = time.perf_counter()

@@ -118,6 +118,21 @@ def bench_stack(backend: str, log_dir: Path, redis_db: int) -> Iterator[BenchSta
         drop_database(backend, url)
 
 
+def python_loop_ms(rounds: int = 5) -> float:
+    """The best of `rounds` timings of one fixed pure-Python loop: how fast this machine runs Python right now.
+
+    A shared machine's speed drifts (two to three times between periods); this puts a run's figures in context.
+    """
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        total = 0
+        for value in range(1_000_000):
+            total += value
+        timings.append((time.perf_counter() - started) * 1000)
+    return round(min(timings), 1)
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and all its children, in MiB (pages they share are counted in each)."""
     process = psutil.Process(pid)

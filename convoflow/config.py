@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import ssl
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -135,6 +136,12 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(
         default="",
         description="prefix for every Redis key convoflow and Celery write (lets several stacks share one Redis)",
+    )
+    redis_ssl: bool = Field(
+        default=False, description="reach Redis over TLS (rediss://), verifying its certificate and host name"
+    )
+    redis_ssl_ca_certs: str = Field(
+        default="", description="file of the CA certificates that signed Redis's certificate; empty: the system's"
     )
     celery_broker_url: str = ""
     celery_result_backend: str = ""
@@ -320,9 +327,24 @@ class Settings(BaseSettings):
     # --- derived values ------------------------------------------------------------------
     @property
     def redis_url(self) -> str:
-        """The Redis URL built from REDIS_HOST/PORT/DB/PASSWORD."""
+        """The Redis URL built from REDIS_HOST/PORT/DB/PASSWORD and, with REDIS_SSL, the TLS parameters that redis-py
+        and Celery's result backend read from it."""
         auth = f":{quote(self.redis_password, safe='')}@" if self.redis_password else ""
-        return f"redis://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"
+        if not self.redis_ssl:
+            return f"redis://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"
+        query = "ssl_cert_reqs=required"
+        if self.redis_ssl_ca_certs:
+            query += f"&ssl_ca_certs={quote(self.redis_ssl_ca_certs, safe='')}"
+        return f"rediss://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}?{query}"
+
+    @property
+    def redis_tls_options(self) -> dict[str, Any]:
+        """What Celery's broker_use_ssl and redis_backend_use_ssl take for a rediss:// URL: the server's certificate
+        is always verified (kombu alone would skip that), against REDIS_SSL_CA_CERTS when set."""
+        options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+        if self.redis_ssl_ca_certs:
+            options["ssl_ca_certs"] = self.redis_ssl_ca_certs
+        return options
 
     @property
     def broker_url(self) -> str:

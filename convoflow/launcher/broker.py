@@ -167,6 +167,11 @@ def plan_broker(settings: Settings) -> BrokerPlan:
             raise BrokerUnavailable(
                 f"no Redis answers at {address}; an embedded broker only stands in for one on this machine"
             )
+    if settings.redis_ssl:
+        raise BrokerUnavailable(
+            f"no Redis answers at {settings.redis_address} over TLS (REDIS_SSL=true) and the embedded broker speaks "
+            f"no TLS: {START_BY_HAND}"
+        )
     binary = server_binary()
     if binary is None:
         raise BrokerUnavailable(

@@ -50,8 +50,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     if settings.redis_key_prefix:
         backend_options["global_keyprefix"] = settings.redis_key_prefix
     pool = configured_pool(settings)
+    tls: dict[str, Any] = {}
+    # kombu connects to a rediss:// broker without checking its certificate unless told how: never silently.
+    if settings.broker_url.startswith("rediss://"):
+        tls["broker_use_ssl"] = settings.redis_tls_options
+    if settings.result_backend_url.startswith("rediss://"):
+        tls["redis_backend_use_ssl"] = settings.redis_tls_options
     return {
         **({"worker_pool": pool} if pool else {}),
+        **tls,
         "broker_url": settings.broker_url,
         "result_backend": settings.result_backend_url,
         "broker_transport_options": _transport_options(settings),

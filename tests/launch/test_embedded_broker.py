@@ -73,3 +73,13 @@ def test_no_embedded_broker_when_a_broker_url_was_configured(tmp_path: Path) -> 
     )
     with pytest.raises(BrokerUnavailable, match=f"no Redis answers at 127.0.0.1:{port}.*CELERY_BROKER_URL is set"):
         plan_broker(settings)
+
+
+@pytest.mark.parametrize("embedded", ["auto", "always"])
+def test_no_embedded_broker_when_redis_is_reached_over_tls(tmp_path: Path, embedded: str) -> None:
+    port = free_port()
+    settings = _settings(
+        redis_host="127.0.0.1", redis_port=port, data_dir=tmp_path, redis_ssl=True, embedded_broker=embedded
+    )
+    with pytest.raises(BrokerUnavailable, match=f"no Redis answers at 127.0.0.1:{port} over TLS"):
+        plan_broker(settings)

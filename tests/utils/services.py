@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.utils.processes import free_port, port_open, wait_until
+from tests.utils.tls import ServerCertificate, make_server_certificate
 
 POSTGRES_ADMIN_URL = os.environ.get("CONVOFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MYSQL_ADMIN_URL = os.environ.get("CONVOFLOW_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
@@ -58,12 +59,21 @@ class RedisServer:
     data_dir: Path
     appendonly: bool = False
     password: str = ""
+    # With a certificate, the server speaks TLS only (on `port`): clients need the CA that signed it.
+    tls: ServerCertificate | None = None
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        listen = ["--port", str(self.port)]
+        if self.tls is not None:
+            listen = [
+                "--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no",
+                "--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key),
+                "--tls-ca-cert-file", str(self.tls.ca),
+            ]  # fmt: skip
         argv = [
             valkey_binary(),
-            "--port", str(self.port),
+            *listen,
             "--bind", "127.0.0.1",
             "--dir", str(self.data_dir),
             "--save", "",
@@ -74,7 +84,16 @@ class RedisServer:
         if self.password:
             argv += ["--requirepass", self.password]
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: _redis_answers("127.0.0.1", self.port, self.password), 15, what=f"Redis on port {self.port}")
+        wait_until(lambda: self._answers(), 15, what=f"Redis on port {self.port}")
+
+    def _answers(self) -> bool:
+        if self.tls is None:
+            return _redis_answers("127.0.0.1", self.port, self.password)
+        try:
+            with redis.Redis.from_url(self.url, socket_connect_timeout=0.5) as client:
+                return bool(client.ping())
+        except redis.RedisError:
+            return False
 
     def kill(self) -> None:
         """SIGKILL, keeping the data directory (a fault test restarts the server on it)."""
@@ -91,6 +110,8 @@ class RedisServer:
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
+        if self.tls is not None:
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_cert_reqs=required&ssl_ca_certs={self.tls.ca}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
 
@@ -101,13 +122,16 @@ def _redis_answers(host: str, port: int, password: str = "") -> bool:
         return False
 
 
-def private_redis(appendonly: bool = False, requirepass: str = "") -> RedisServer:
-    """A Redis of this test alone on a free port; with `requirepass`, clients must authenticate."""
+def private_redis(appendonly: bool = False, requirepass: str = "", tls: bool = False) -> RedisServer:
+    """A Redis of this test alone on a free port; with `requirepass`, clients must authenticate; with `tls`, it
+    speaks TLS only, with a certificate for 127.0.0.1 signed by a CA of its own (`server.tls.ca`)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="cf-redis-"))
     server = RedisServer(
         port=free_port(),
-        data_dir=Path(tempfile.mkdtemp(prefix="cf-redis-")),
+        data_dir=data_dir,
         appendonly=appendonly,
         password=requirepass,
+        tls=make_server_certificate(data_dir) if tls else None,
     )
     server.start()
     return server

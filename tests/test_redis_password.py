@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -11,9 +10,10 @@ import httpx
 import pytest
 
 from tests.conftest import make_stack
+from tests.utils.conversations import assert_round_trip
 from tests.utils.processes import wait_until
 from tests.utils.services import RedisTarget, private_redis
-from tests.utils.stack import Stack
+from tests.utils.stack import Stack, running
 
 # Characters that must be escaped in a redis:// URL, to prove the password is quoted where URLs are built.
 PASSWORD = "s3cr@t/pa:ss#word%41"
@@ -31,30 +31,12 @@ def protected_redis() -> Iterator[RedisTarget]:
 @pytest.fixture(scope="module")
 def protected_stack(protected_redis: RedisTarget, sqlite_url: str, log_dir: Path) -> Iterator[Stack]:
     stack = make_stack("redis-password", protected_redis, sqlite_url, log_dir, FLOWER_BASIC_AUTH="ops:flower-pw-1")
-    stack.start_worker("-c", "1")
-    stack.call("celery_tasks.init_database_task", timeout=60)
-    stack.start_api()
-    try:
-        yield stack
-    finally:
-        stack.stop()
+    with running(stack, worker_args=("-c", "1")) as live:
+        yield live
 
 
 def test_run_and_history_round_trip_through_a_password_protected_redis(protected_stack: Stack) -> None:
-    session = f"pw-{uuid.uuid4()}"
-    with protected_stack.http() as client:
-        run = client.post("/run", json={"user_input": "hello", "session_id": session})
-        assert run.status_code == 200, run.text
-
-        def stored() -> bool:
-            page = client.get("/history", params={"session_id": session})
-            assert page.status_code == 200, page.text
-            return [t["turn_id"] for t in page.json()["history"]] == [run.json()["turn_id"]]
-
-        wait_until(stored, 60, what="the turn to reach history")
-        assert client.get(f"/task/{run.json()['task_id']}").json()["status"] == "SUCCESS"
-        health = client.get("/health")
-    assert health.status_code == 200, health.text
+    assert_round_trip(protected_stack)
     for process in protected_stack.processes:
         log = process.log()
         assert PASSWORD not in log and quote(PASSWORD, safe="") not in log, process.name

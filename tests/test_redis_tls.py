@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +11,9 @@ import redis
 from convoflow.config import Settings
 from convoflow.worker.app import create_celery_app
 from tests.conftest import make_stack
-from tests.utils.processes import wait_until
+from tests.utils.conversations import assert_round_trip
 from tests.utils.services import RedisServer, RedisTarget, private_redis
-from tests.utils.stack import Stack
+from tests.utils.stack import Stack, running
 
 
 @pytest.fixture(scope="module")
@@ -33,31 +32,14 @@ def tls_stack(tls_redis: RedisServer, sqlite_url: str, log_dir: Path) -> Iterato
     stack = make_stack(
         "redis-tls", target, sqlite_url, log_dir, REDIS_SSL="true", REDIS_SSL_CA_CERTS=str(tls_redis.tls.ca)
     )
-    stack.start_worker("-c", "1")
-    stack.call("celery_tasks.init_database_task", timeout=60)
-    stack.start_api()
-    try:
-        yield stack
-    finally:
-        stack.stop()
+    with running(stack, worker_args=("-c", "1")) as live:
+        yield live
 
 
 def test_run_and_history_round_trip_through_a_tls_only_redis(tls_stack: Stack) -> None:
-    session = f"tls-{uuid.uuid4()}"
-    with tls_stack.http() as client:
-        run = client.post("/run", json={"user_input": "hello", "session_id": session})
-        assert run.status_code == 200, run.text
-
-        def stored() -> bool:
-            page = client.get("/history", params={"session_id": session})
-            assert page.status_code == 200, page.text
-            return [t["turn_id"] for t in page.json()["history"]] == [run.json()["turn_id"]]
-
-        wait_until(stored, 60, what="the turn to reach history")
-        assert client.get(f"/task/{run.json()['task_id']}").json()["status"] == "SUCCESS"
-        health = client.get("/health")
-    assert health.status_code == 200, health.text
-    assert "Secure redis scheme specified (rediss) with no ssl options" not in tls_stack.processes[0].log()
+    assert_round_trip(tls_stack)
+    worker_log = tls_stack.processes[0].log()
+    assert "Secure redis scheme specified (rediss) with no ssl options" not in worker_log
 
 
 def test_the_retention_job_takes_its_redis_lock_over_tls(tls_stack: Stack) -> None:

@@ -107,3 +107,21 @@ def leave_in_outbox(stack: Stack, session_id: str, when: str, *, due: float | No
     finally:
         client.close()
     return turn
+
+
+def assert_round_trip(stack: Stack) -> None:
+    """A turn answered by /run reaches /history through the workers, its save task reports SUCCESS, /health is 200."""
+    session = f"round-trip-{uuid.uuid4()}"
+    with stack.http() as client:
+        run = client.post("/run", json={"user_input": "hello", "session_id": session})
+        assert run.status_code == 200, run.text
+
+        def stored() -> bool:
+            page = client.get("/history", params={"session_id": session})
+            assert page.status_code == 200, page.text
+            return [t["turn_id"] for t in page.json()["history"]] == [run.json()["turn_id"]]
+
+        wait_until(stored, 60, what="the turn to reach history")
+        assert client.get(f"/task/{run.json()['task_id']}").json()["status"] == "SUCCESS"
+        health = client.get("/health")
+    assert health.status_code == 200, health.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -12,6 +13,7 @@ from convoflow.config import Settings
 from convoflow.worker.app import create_celery_app
 from tests.conftest import make_stack
 from tests.utils.conversations import assert_round_trip
+from tests.utils.processes import wait_until
 from tests.utils.services import RedisServer, RedisTarget, private_redis
 from tests.utils.stack import Stack, running
 
@@ -30,7 +32,13 @@ def tls_stack(tls_redis: RedisServer, sqlite_url: str, log_dir: Path) -> Iterato
     assert tls_redis.tls is not None
     target = RedisTarget("127.0.0.1", tls_redis.port, tls_redis)
     stack = make_stack(
-        "redis-tls", target, sqlite_url, log_dir, REDIS_SSL="true", REDIS_SSL_CA_CERTS=str(tls_redis.tls.ca)
+        "redis-tls",
+        target,
+        sqlite_url,
+        log_dir,
+        REDIS_SSL="true",
+        REDIS_SSL_CA_CERTS=str(tls_redis.tls.ca),
+        FLOWER_BASIC_AUTH="ops:flower-tls-1",
     )
     with running(stack, worker_args=("-c", "1")) as live:
         yield live
@@ -45,6 +53,16 @@ def test_run_and_history_round_trip_through_a_tls_only_redis(tls_stack: Stack) -
 def test_the_retention_job_takes_its_redis_lock_over_tls(tls_stack: Stack) -> None:
     result = tls_stack.call("convoflow.cleanup_expired_conversations", timeout=60)
     assert result["success"] is True and result["skipped"] is False
+
+
+def test_flower_reaches_the_workers_over_tls(tls_stack: Stack) -> None:
+    _process, url = tls_stack.start_flower()
+
+    def worker_listed() -> bool:
+        response = httpx.get(f"{url}/api/workers", params={"refresh": "1"}, auth=("ops", "flower-tls-1"), timeout=30)
+        return response.status_code == 200 and any(name.startswith("celery@") for name in response.json())
+
+    wait_until(worker_listed, 60, what="Flower to list the worker")
 
 
 def test_every_client_verifies_the_servers_certificate(tls_redis: RedisServer) -> None:

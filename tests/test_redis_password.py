@@ -6,12 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pytest
 
 from tests.conftest import make_stack
 from tests.utils.conversations import assert_round_trip
-from tests.utils.processes import wait_until
+from tests.utils.ops import wait_until_flower_lists_a_worker
 from tests.utils.services import RedisTarget, private_redis
 from tests.utils.stack import Stack, running
 
@@ -49,12 +48,7 @@ def test_the_retention_job_takes_its_redis_lock_with_the_password(protected_stac
 
 def test_flower_reaches_the_workers_through_the_password_protected_broker(protected_stack: Stack) -> None:
     process, url = protected_stack.start_flower()
-
-    def worker_listed() -> bool:
-        response = httpx.get(f"{url}/api/workers", params={"refresh": "1"}, auth=("ops", "flower-pw-1"), timeout=30)
-        return response.status_code == 200 and any(name.startswith("celery@") for name in response.json())
-
-    wait_until(worker_listed, 60, what="Flower to list the worker")
+    wait_until_flower_lists_a_worker(url, ("ops", "flower-pw-1"))
     assert PASSWORD not in process.log()
 
 

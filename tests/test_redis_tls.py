@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
@@ -13,7 +12,7 @@ from convoflow.config import Settings
 from convoflow.worker.app import create_celery_app
 from tests.conftest import make_stack
 from tests.utils.conversations import assert_round_trip
-from tests.utils.processes import wait_until
+from tests.utils.ops import wait_until_flower_lists_a_worker
 from tests.utils.services import RedisServer, RedisTarget, private_redis
 from tests.utils.stack import Stack, running
 
@@ -57,12 +56,7 @@ def test_the_retention_job_takes_its_redis_lock_over_tls(tls_stack: Stack) -> No
 
 def test_flower_reaches_the_workers_over_tls(tls_stack: Stack) -> None:
     _process, url = tls_stack.start_flower()
-
-    def worker_listed() -> bool:
-        response = httpx.get(f"{url}/api/workers", params={"refresh": "1"}, auth=("ops", "flower-tls-1"), timeout=30)
-        return response.status_code == 200 and any(name.startswith("celery@") for name in response.json())
-
-    wait_until(worker_listed, 60, what="Flower to list the worker")
+    wait_until_flower_lists_a_worker(url, ("ops", "flower-tls-1"))
 
 
 def test_every_client_verifies_the_servers_certificate(tls_redis: RedisServer) -> None:

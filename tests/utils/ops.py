@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.utils.processes import VENV_BIN, Process
+from tests.utils.processes import VENV_BIN, Process, wait_until
 from tests.utils.stack import Stack
 
 
@@ -60,3 +60,13 @@ def scrape(url: str, headers: Mapping[str, str] | None = None) -> Samples:
     response = httpx.get(url, headers=dict(headers or {}), timeout=10)
     response.raise_for_status()
     return parse_metrics(response.text)
+
+
+def wait_until_flower_lists_a_worker(url: str, auth: tuple[str, str], timeout: float = 60) -> None:
+    """Flower at `url` (behind `auth`) shows a worker: it reached the workers through the broker."""
+
+    def worker_listed() -> bool:
+        response = httpx.get(f"{url}/api/workers", params={"refresh": "1"}, auth=auth, timeout=30)
+        return response.status_code == 200 and any(name.startswith("celery@") for name in response.json())
+
+    wait_until(worker_listed, timeout, what="Flower to list the worker")

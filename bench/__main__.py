@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.api import history_latency, run_throughput, slow_model
+from bench.api import history_latency, naive_reference, run_throughput, slow_model
 from bench.drain import direct_insert_rates, drain_rate
 from bench.harness import bench_stack, free_redis_db, python_loop_ms
 
@@ -29,6 +29,9 @@ TARGETS = [
     ("slow model turns/s (500 conns, 1 s model)", "slow.slow_turns_per_s", ">= 400"),
     ("GET /history p50 ms", "history.history_p50_ms", "<= 3"),
     ("GET /history p99 ms", "history.history_p99_ms", "<= 10"),
+    ("API RSS MB (the issue's naive API: 98)", "run.api_rss_mb", "<= 98"),
+    ("API RSS / naive API RSS, same packages", "memory.api_to_naive", "<= 1"),
+    ("worker RSS / naive worker RSS, same packages", "memory.worker_to_naive", "<= 1"),
 ]
 
 SECTIONS = ("drain", "run", "slow", "history")
@@ -63,6 +66,15 @@ def print_table(figures: dict[str, Any]) -> None:
         if isinstance(values, dict):
             for key, value in values.items():
                 print(f"  {section}.{key:<40}{_fmt(value):>14}")
+
+
+def memory_against_naive(run: dict[str, Any], naive: dict[str, Any]) -> dict[str, float]:
+    """convoflow's API and worker memory over the naive design's, both loaded alike in this run."""
+    return {
+        "api_to_naive": run["api_rss_mb"] / naive["naive_api_rss_mb"],
+        "worker_to_naive": run["worker_rss_mb"] / naive["naive_worker_rss_mb"],
+        "api_pss_to_naive": run["api_pss_mb"] / naive["naive_api_pss_mb"],
+    }
 
 
 def main() -> int:
@@ -119,6 +131,9 @@ def main() -> int:
             if "run" in only:
                 figures["run"] = run_throughput(stack, seconds=seconds)
                 print(f"run: {figures['run']}", flush=True)
+                figures["naive"] = naive_reference(stack, seconds=seconds)
+                figures["memory"] = memory_against_naive(figures["run"], figures["naive"])
+                print(f"naive: {figures['naive']}", flush=True)
             if "slow" in only:
                 figures["slow"] = slow_model(stack, seconds=5 if args.quick else 15)
                 two = slow_model(stack, seconds=5 if args.quick else 15, api_workers=2)

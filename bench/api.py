@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from bench.harness import BenchStack, pss_mb, rss_mb, wait_for_count, wrk
 from convoflow.db.engine import get_engine
 from convoflow.db.repository import list_history
-from tests.utils.processes import Process, free_port, wait_until
+from tests.utils.processes import PROJECT_ROOT, VENV_BIN, Process, free_port, wait_until
 
 RUN_SCRIPT = Path(__file__).with_name("run.lua")
 
@@ -67,6 +72,57 @@ def run_throughput(stack: BenchStack, seconds: int = 10, connections: int = 32) 
         engine.dispose()
         stack.stop_processes()
     return figures
+
+
+@contextmanager
+def serving_naive(stack: BenchStack) -> Iterator[tuple[Process, Process, str]]:
+    """The naive design (bench/naive_app.py): its schema made, its worker and API started; (api, worker, url)."""
+    env = {
+        "NAIVE_REDIS_URL": f"redis://{stack.redis_host}:{stack.redis_port}/{stack.redis_db}",
+        "NAIVE_DATABASE_URL": stack.database_url,
+        "PYTHONUNBUFFERED": "1",
+    }
+    schema = "from bench.naive_app import create_schema; create_schema()"
+    subprocess.run([sys.executable, "-c", schema], env={**os.environ, **env}, cwd=PROJECT_ROOT, check=True)
+    worker = Process(
+        "naive-worker",
+        [str(VENV_BIN / "celery"), "-A", "bench.naive_app:celery", "worker", "--concurrency=2", "--loglevel=info"],
+        env,
+        stack.log_dir,
+    )
+    port = free_port()
+    uvicorn = [sys.executable, "-m", "uvicorn", "bench.naive_app:app", "--host", "127.0.0.1", "--port", str(port)]
+    api = Process("naive-api", [*uvicorn, "--log-level", "warning", "--no-access-log"], env, stack.log_dir)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: "ready." in worker.log(), 60, what="the naive worker")
+        wait_until(lambda: _answers(url), 30, what="the naive API")
+        yield api, worker, url
+    finally:
+        api.stop()
+        worker.stop()
+
+
+def naive_reference(stack: BenchStack, seconds: int = 10, connections: int = 32) -> dict[str, Any]:
+    """The naive design served and loaded like /run: its requests/s, how far its saves lag, its memory, today."""
+    with serving_naive(stack) as (api, worker, url):
+        result = wrk(f"{url}/run", connections=connections, seconds=seconds, script=RUN_SCRIPT)
+        engine = stack.engine()
+        try:
+            with engine.connect() as connection:
+                stored = int(connection.execute(text("SELECT count(*) FROM naive_turns")).scalar_one())
+        finally:
+            engine.dispose()
+        return {
+            "naive_run_rps": result.rps,
+            # Its one-commit-per-task saves fall behind the answers: the share stored when the load stops.
+            "naive_stored_when_load_stops": stored / max(result.requests - result.non_2xx, 1),
+            "naive_run_p99_ms": result.latency_ms.get("99"),
+            "naive_api_rss_mb": rss_mb(api.pid),
+            "naive_worker_rss_mb": rss_mb(worker.pid),
+            "naive_api_pss_mb": pss_mb(api.pid),
+            "naive_worker_pss_mb": pss_mb(worker.pid),
+        }
 
 
 def slow_model(

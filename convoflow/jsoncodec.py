@@ -1,4 +1,4 @@
-"""Reading JSON that Celery and kombu wrote: orjson, which is several times faster, else the standard library."""
+"""JSON on hot paths: orjson, several times faster than the standard library, which still reads what orjson refuses."""
 
 from __future__ import annotations
 
@@ -15,3 +15,8 @@ def loads(data: bytes | str) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return json.loads(data)
+
+
+def dumps(value: Any) -> bytes:
+    """`value` as compact UTF-8 JSON (what Redis stores as is; `loads` and Lua's cjson read it back)."""
+    return orjson.dumps(value)

@@ -6,7 +6,6 @@ a turn enters it before its save is queued and leaves it once a worker has store
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from convoflow import jsoncodec
 from convoflow.config import Settings
 from convoflow.services.outbox import turns_key
 
@@ -58,7 +58,7 @@ def push_commands(
 ) -> None:
     """Queue on `pipe` (sync or async pipeline) the writes that put `turn` at the front of its session's list."""
     key = recent_key(settings, owner, str(turn["session_id"]))
-    pipe.lpush(key, json.dumps(turn))
+    pipe.lpush(key, jsoncodec.dumps(turn))
     pipe.ltrim(key, 0, keep - 1)
     pipe.expire(key, ttl_seconds)
 
@@ -76,7 +76,7 @@ def parse_snapshot(flat: list[Any]) -> RecentSnapshot:
     turns: list[dict[str, Any]] = []
     pending: set[str] = set()
     for raw, waiting in zip(flat[::2], flat[1::2], strict=True):
-        turn = json.loads(raw)
+        turn = jsoncodec.loads(raw)
         turns.append(turn)
         if waiting:
             pending.add(str(turn["turn_id"]))
@@ -129,7 +129,7 @@ class RecentTurns:
         if count <= 0:
             return []
         raw = await self.redis.lrange(self._key(owner, session_id), 0, count - 1)
-        return [json.loads(item) for item in raw]
+        return [jsoncodec.loads(item) for item in raw]
 
     async def snapshot(
         self, owner: str | None, session_id: str, *, anchor: str | None = None, stored_too: bool = False

@@ -5,9 +5,9 @@ The API reads and writes the same keys through `convoflow.dispatch.recent.Recent
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from convoflow import jsoncodec
 from convoflow.config import Settings
 from convoflow.dispatch.recent import RECENT_TURNS_TTL_SECONDS, push_commands, recent_capacity, recent_key
 from convoflow.services.redis_client import sync_redis
@@ -18,7 +18,7 @@ def newest_turns(settings: Settings, owner: str | None, session_id: str, count: 
     if count <= 0:
         return []
     raw = sync_redis(settings.redis_url).lrange(recent_key(settings, owner, session_id), 0, count - 1)
-    return [json.loads(item) for item in raw]  # type: ignore[union-attr]
+    return [jsoncodec.loads(item) for item in raw]  # type: ignore[union-attr]
 
 
 def remember_turn(settings: Settings, turn: dict[str, Any]) -> None:

@@ -8,11 +8,11 @@ sends again whatever stayed longer than OUTBOX_REDELIVER_AFTER (saves are idempo
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from convoflow import jsoncodec
 from convoflow.config import Settings
 
 
@@ -31,7 +31,7 @@ def lock_key(settings: Settings) -> str:
 def add_commands(pipe: Any, settings: Settings, turns: Iterable[Mapping[str, Any]], now: float | None = None) -> None:
     """Queue on `pipe` (sync or async pipeline) the writes that put `turns` (each with a turn_id) in the outbox."""
     stamp = time.time() if now is None else now
-    entries = {str(turn["turn_id"]): json.dumps(dict(turn)) for turn in turns}
+    entries = {str(turn["turn_id"]): jsoncodec.dumps(dict(turn)) for turn in turns}
     if entries:
         pipe.hset(turns_key(settings), mapping=entries)
         pipe.zadd(due_key(settings), dict.fromkeys(entries, stamp))
@@ -53,7 +53,7 @@ def overdue(client: Any, settings: Settings, limit: int = 500) -> list[dict[str,
     if not ids:
         return []
     payloads = client.hmget(turns_key(settings), ids)
-    found = [json.loads(payload) for payload in payloads if payload is not None]
+    found = [jsoncodec.loads(payload) for payload in payloads if payload is not None]
     with client.pipeline(transaction=False) as pipe:
         # Their clock restarts: a turn still queued behind a long outage is sent again only once per period.
         pipe.zadd(due_key(settings), dict.fromkeys(ids, time.time()), xx=True)

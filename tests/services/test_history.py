@@ -136,3 +136,26 @@ async def test_other_owners_cached_turns_stay_out(history: SessionHistory) -> No
     page = await history.page(limit=10, session_id=session, owner=mine)
 
     assert labels(page.turns) == [("mine", False)]
+
+
+async def test_non_ascii_turns_read_back_intact_from_the_cache_the_outbox_and_the_database(
+    history: SessionHistory, sqlite_stack: Stack
+) -> None:
+    """The cache and the outbox hold UTF-8 JSON: Lua's cjson, the API and the workers all read it back as written."""
+    owner, session = f"o-{uuid.uuid4().hex[:8]}", "unicode"
+    stored, pending = turn(session, owner, 1, "s"), turn(session, owner, 2, "p")
+    for item, text in ((stored, "存储的 ✓ é"), (pending, '你好 👋 \u2028 "quoted"')):
+        item["user_input"], item["ai_response"] = f"q-{text}", f"a-{text}"
+    await answer(history, stored)
+    store(sqlite_stack, stored)
+    await answer(history, pending)
+
+    page = await history.page(limit=10, session_id=session, owner=owner)
+    memory = await history.recent.newest(owner, session, 10)
+
+    assert [(item["user_input"], item["persisted"]) for item in page.turns] == [
+        (pending["user_input"], False),
+        (stored["user_input"], True),
+    ]
+    assert [item["ai_response"] for item in page.turns] == [pending["ai_response"], stored["ai_response"]]
+    assert [item["user_input"] for item in memory] == [pending["user_input"], stored["user_input"]]

@@ -26,16 +26,39 @@ RECENT_TURNS_TTL_SECONDS = 86_400
 # KEYS: a session's list, the outbox's turns hash. ARGV: an anchor turn id (or ''), '1' to return stored turns too.
 # Returns the cached turns still in the outbox (not stored yet), the anchor, and with ARGV[2] every other cached
 # turn, each followed by 1 if it is still in the outbox, else 0: one round trip, and usually nothing to decode.
+# Each turn's id is found, not decoded: cjson.decode and one HEXISTS per turn took ~0.14 ms of Redis time per
+# history read of 50 cached turns, ahead of the read's own message; this takes ~0.05 ms. A cached turn is a flat JSON
+# object and inside a JSON string every quote is escaped, so `"turn_id":"` can only be its key (`"turn_id": "` in
+# turns cached by earlier versions, which wrote JSON with spaces).
 _SNAPSHOT = """
+local raws = redis.call('LRANGE', KEYS[1], 0, -1)
 local out = {}
-for _, raw in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  local ok, turn = pcall(cjson.decode, raw)
-  local waiting, id = 0, nil
-  if ok and type(turn) == 'table' and turn['turn_id'] then
-    id = tostring(turn['turn_id'])
-    waiting = redis.call('HEXISTS', KEYS[2], id)
+if #raws == 0 then
+  return out
+end
+local ids = {}
+for i, raw in ipairs(raws) do
+  local _, last = string.find(raw, '"turn_id":"', 1, true)
+  if not last then
+    _, last = string.find(raw, '"turn_id": "', 1, true)
   end
-  if waiting == 1 or ARGV[2] == '1' or id == ARGV[1] then
+  local id = ''
+  if last then
+    local closing = string.find(raw, '"', last + 1, true)
+    if closing then
+      id = string.sub(raw, last + 1, closing - 1)
+    end
+  end
+  ids[i] = id
+end
+local found = redis.call('HMGET', KEYS[2], unpack(ids))
+for i, raw in ipairs(raws) do
+  local id = ids[i]
+  local waiting = 0
+  if id ~= '' and found[i] then
+    waiting = 1
+  end
+  if waiting == 1 or ARGV[2] == '1' or (id ~= '' and id == ARGV[1]) then
     table.insert(out, raw)
     table.insert(out, waiting)
   end

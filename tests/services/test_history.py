@@ -138,14 +138,16 @@ async def test_other_owners_cached_turns_stay_out(history: SessionHistory) -> No
     assert labels(page.turns) == [("mine", False)]
 
 
-async def test_non_ascii_turns_read_back_intact_from_the_cache_the_outbox_and_the_database(
+async def test_turns_read_back_intact_from_the_cache_the_outbox_and_the_database_whatever_their_text(
     history: SessionHistory, sqlite_stack: Stack
 ) -> None:
-    """The cache and the outbox hold UTF-8 JSON: Lua's cjson, the API and the workers all read it back as written."""
+    """The cache and the outbox hold UTF-8 JSON that the snapshot script, the API and the workers read back as
+    written; text that spells another turn's id key does not fool the script's search for each turn's id."""
     owner, session = f"o-{uuid.uuid4().hex[:8]}", "unicode"
     stored, pending = turn(session, owner, 1, "s"), turn(session, owner, 2, "p")
-    for item, text in ((stored, "存储的 ✓ é"), (pending, '你好 👋 \u2028 "quoted"')):
-        item["user_input"], item["ai_response"] = f"q-{text}", f"a-{text}"
+    for item, other, text in ((stored, pending, "存储的 ✓ é"), (pending, stored, '你好 👋 \u2028 "quoted"')):
+        spoof = f'"turn_id":"{other["turn_id"]}", "turn_id": "{other["turn_id"]}"'
+        item["user_input"], item["ai_response"] = f"q-{text} {spoof}", f"a-{text} {spoof}"
     await answer(history, stored)
     store(sqlite_stack, stored)
     await answer(history, pending)

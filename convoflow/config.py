@@ -169,6 +169,13 @@ class Settings(BaseSettings):
     mysql_database: str = "convoflow"
     db_pool_size: int = Field(default=5, ge=1)
     db_max_overflow: int = Field(default=5, ge=0)
+    db_statement_timeout_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="PostgreSQL and MariaDB end a worker's statement (lock waits included) after this long, and the "
+        "task retries; bounds what the threads pool cannot (no TASK_TIME_LIMIT there). MySQL: SELECTs only; "
+        "SQLite: none. 0: no limit",
+    )
 
     # --- Celery --------------------------------------------------------------------------------
     worker_pool: Literal["threads", "prefork", "solo"] = Field(

@@ -17,7 +17,12 @@ from convoflow.db.engine import get_engine, session_factory
 @contextmanager
 def unit_of_work(settings: Settings) -> Iterator[Session]:
     """A session that commits when the block succeeds and rolls back when it raises."""
-    engine = get_engine(settings.sqlalchemy_url, settings.db_pool_size, settings.db_max_overflow)
+    engine = get_engine(
+        settings.sqlalchemy_url,
+        settings.db_pool_size,
+        settings.db_max_overflow,
+        statement_timeout=settings.db_statement_timeout_seconds,
+    )
     with session_factory(engine)() as session, session.begin():
         yield session
 
@@ -35,7 +40,13 @@ def read(settings: Settings, work: Callable[[Connection], T]) -> T:
     the pool older than the failure, and the read runs once more on a fresh one. A database that is really
     down fails the second attempt too, and the error reaches the task's retries.
     """
-    engine = get_engine(settings.sqlalchemy_url, settings.db_pool_size, settings.db_max_overflow, reads=True)
+    engine = get_engine(
+        settings.sqlalchemy_url,
+        settings.db_pool_size,
+        settings.db_max_overflow,
+        reads=True,
+        statement_timeout=settings.db_statement_timeout_seconds,
+    )
     try:
         with engine.connect() as connection:
             return work(connection)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 from sqlalchemy import Connection, Engine, create_engine, text
 
 from convoflow.config import Settings
-from convoflow.db.engine import forget_engines, get_engine
+from convoflow.db.engine import get_engine
 from convoflow.services.database import read
-from tests.utils.services import create_database, drop_database, new_run_id, unavailable
 
 BACKEND_SESSION_ID = {
     "postgresql": "SELECT pg_backend_pid()",
@@ -22,19 +19,6 @@ KILL = {
     "postgresql": "SELECT pg_terminate_backend({id})",
     "mysql": "KILL {id}",
 }
-
-
-@pytest.fixture(params=["postgresql", "mysql"])
-def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    url = create_database(request.param, f"r{new_run_id()}")
-    if url is None:
-        unavailable(request.param)
-        return
-    try:
-        yield url
-    finally:
-        forget_engines(url)
-        drop_database(request.param, url)
 
 
 def _kind(engine: Engine) -> str:

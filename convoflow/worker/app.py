@@ -14,7 +14,7 @@ from convoflow.heap import freeze_startup_heap
 from convoflow.logging_setup import install_privacy_filters
 from convoflow.worker import telemetry  # noqa: F401  (connects the logging, request-id and metrics signals)
 from convoflow.worker.bulk_saves import BulkSaveConsumer
-from convoflow.worker.events import UnbufferedTaskEvents
+from convoflow.worker.events import LoopThreadTaskEvents
 from convoflow.worker.outbox_sweeper import OutboxSweeper
 from convoflow.worker.pool import configured_pool
 from convoflow.worker.queues import DATABASE_QUEUE, QUEUES, TASK_MODULES, TASK_ROUTES
@@ -117,7 +117,7 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
     use_result_backend(app)
     app.steps["worker"].add(OutboxSweeper)
     app.steps["worker"].add(BulkSaveConsumer)
-    app.steps["consumer"].add(UnbufferedTaskEvents)
+    app.steps["consumer"].add(LoopThreadTaskEvents)
     # The default app, not just the current one: the current app is thread-local, and the API
     # publishes from a thread pool where `shared_task` proxies would otherwise fall back to amqp://localhost.
     app.set_default()

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import make_stack
 from tests.utils.conversations import assert_round_trip
 from tests.utils.ops import wait_until_flower_lists_a_worker
-from tests.utils.services import RedisTarget, private_redis
+from tests.utils.services import RedisTarget, running_private_redis
 from tests.utils.stack import Stack, running
 
 # Characters that must be escaped in a redis:// URL, to prove the password is quoted where URLs are built.
@@ -20,11 +20,8 @@ PASSWORD = "s3cr@t/pa:ss#word%41"
 
 @pytest.fixture(scope="module")
 def protected_redis() -> Iterator[RedisTarget]:
-    server = private_redis(requirepass=PASSWORD)
-    try:
+    with running_private_redis(requirepass=PASSWORD) as server:
         yield RedisTarget("127.0.0.1", server.port, server, PASSWORD)
-    finally:
-        server.remove()
 
 
 @pytest.fixture(scope="module")

@@ -13,17 +13,14 @@ from convoflow.worker.app import create_celery_app
 from tests.conftest import make_stack
 from tests.utils.conversations import assert_round_trip
 from tests.utils.ops import wait_until_flower_lists_a_worker
-from tests.utils.services import RedisServer, RedisTarget, private_redis
+from tests.utils.services import RedisServer, RedisTarget, running_private_redis
 from tests.utils.stack import Stack, running
 
 
 @pytest.fixture(scope="module")
 def tls_redis() -> Iterator[RedisServer]:
-    server = private_redis(tls=True)
-    try:
+    with running_private_redis(tls=True) as server:
         yield server
-    finally:
-        server.remove()
 
 
 @pytest.fixture(scope="module")

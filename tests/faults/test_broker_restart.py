@@ -15,18 +15,15 @@ from tests.conftest import make_stack
 from tests.faults.conftest import record_fault, start_worker_and_api, stored_after_catch_up
 from tests.utils.load import BackgroundLoad
 from tests.utils.processes import wait_until
-from tests.utils.services import RedisServer, RedisTarget, private_redis
+from tests.utils.services import RedisServer, RedisTarget, running_private_redis
 
 pytestmark = pytest.mark.faults
 
 
 @pytest.fixture
 def aof_redis() -> Iterator[RedisServer]:
-    server = private_redis(appendonly=True)
-    try:
+    with running_private_redis(appendonly=True) as server:
         yield server
-    finally:
-        server.remove()
 
 
 def test_broker_restart_loses_no_acknowledged_turn(aof_redis: RedisServer, postgres_url: str, log_dir: Path) -> None:

@@ -12,18 +12,15 @@ import pytest
 from tests.conftest import make_stack
 from tests.utils.conversations import leave_in_outbox
 from tests.utils.processes import wait_until
-from tests.utils.services import RedisServer, RedisTarget, private_redis
+from tests.utils.services import RedisServer, RedisTarget, running_private_redis
 
 pytestmark = pytest.mark.faults
 
 
 @pytest.fixture
 def restartable_redis() -> Iterator[RedisServer]:
-    server = private_redis(appendonly=True)
-    try:
+    with running_private_redis(appendonly=True) as server:
         yield server
-    finally:
-        server.remove()
 
 
 def test_a_turn_left_in_the_outbox_after_a_broker_restart_is_still_stored(

@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -135,6 +137,16 @@ def private_redis(appendonly: bool = False, requirepass: str = "", tls: bool = F
     )
     server.start()
     return server
+
+
+@contextmanager
+def running_private_redis(appendonly: bool = False, requirepass: str = "", tls: bool = False) -> Iterator[RedisServer]:
+    """`private_redis(...)` for the length of a `with` block (a fixture's), removed afterwards."""
+    server = private_redis(appendonly=appendonly, requirepass=requirepass, tls=tls)
+    try:
+        yield server
+    finally:
+        server.remove()
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -14,16 +14,21 @@ from convoflow.config import Settings
 from convoflow.db.engine import get_engine, session_factory
 
 
-@contextmanager
-def unit_of_work(settings: Settings) -> Iterator[Session]:
-    """A session that commits when the block succeeds and rolls back when it raises."""
-    engine = get_engine(
+def _engine(settings: Settings, *, reads: bool = False) -> Engine:
+    """The process's writes pool, or with `reads` its read pool, sized and limited by the settings."""
+    return get_engine(
         settings.sqlalchemy_url,
         settings.db_pool_size,
         settings.db_max_overflow,
+        reads=reads,
         statement_timeout=settings.db_statement_timeout_seconds,
     )
-    with session_factory(engine)() as session, session.begin():
+
+
+@contextmanager
+def unit_of_work(settings: Settings) -> Iterator[Session]:
+    """A session that commits when the block succeeds and rolls back when it raises."""
+    with session_factory(_engine(settings))() as session, session.begin():
         yield session
 
 
@@ -40,13 +45,7 @@ def read(settings: Settings, work: Callable[[Connection], T]) -> T:
     the pool older than the failure, and the read runs once more on a fresh one. A database that is really
     down fails the second attempt too, and the error reaches the task's retries.
     """
-    engine = get_engine(
-        settings.sqlalchemy_url,
-        settings.db_pool_size,
-        settings.db_max_overflow,
-        reads=True,
-        statement_timeout=settings.db_statement_timeout_seconds,
-    )
+    engine = _engine(settings, reads=True)
     try:
         with engine.connect() as connection:
             return work(connection)

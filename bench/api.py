@@ -7,7 +7,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,12 +23,17 @@ from tests.utils.processes import PROJECT_ROOT, VENV_BIN, Process, free_port, wa
 RUN_SCRIPT = Path(__file__).with_name("run.lua")
 
 
-def _serve_bare(log_dir: Path) -> tuple[Process, str]:
+def _serve(app: str, name: str, env: Mapping[str, str], log_dir: Path) -> tuple[Process, str]:
+    """`app` under uvicorn on a free port, once it answers (stopped again if it never does); (process, url)."""
     port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1", "--port", str(port)]
-    process = Process("bare", [*argv, "--log-level", "warning", "--no-access-log"], {}, log_dir)
+    argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    process = Process(name, [*argv, "--log-level", "warning", "--no-access-log"], env, log_dir)
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: _answers(url), 30, what="the bare endpoint")
+    try:
+        wait_until(lambda: _answers(url), 30, what=f"the {name} endpoint")
+    except BaseException:
+        process.stop()
+        raise
     return process, url
 
 
@@ -41,7 +46,7 @@ def _answers(url: str) -> bool:
 
 def run_throughput(stack: BenchStack, seconds: int = 10, connections: int = 32) -> dict[str, Any]:
     """POST /run (offline model) beside the same body on a bare endpoint; then how long persistence lags."""
-    bare, bare_url = _serve_bare(stack.log_dir)
+    bare, bare_url = _serve("bench.bare_app:app", "bare", {}, stack.log_dir)
     try:
         bare_result = wrk(f"{bare_url}/run", connections=connections, seconds=seconds, script=RUN_SCRIPT)
     finally:
@@ -90,16 +95,14 @@ def serving_naive(stack: BenchStack) -> Iterator[tuple[Process, Process, str]]:
         env,
         stack.log_dir,
     )
-    port = free_port()
-    uvicorn = [sys.executable, "-m", "uvicorn", "bench.naive_app:app", "--host", "127.0.0.1", "--port", str(port)]
-    api = Process("naive-api", [*uvicorn, "--log-level", "warning", "--no-access-log"], env, stack.log_dir)
-    url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: "ready." in worker.log(), 60, what="the naive worker")
-        wait_until(lambda: _answers(url), 30, what="the naive API")
-        yield api, worker, url
+        api, url = _serve("bench.naive_app:app", "naive-api", env, stack.log_dir)
+        try:
+            yield api, worker, url
+        finally:
+            api.stop()
     finally:
-        api.stop()
         worker.stop()
 
 

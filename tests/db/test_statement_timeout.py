@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from convoflow.config import Settings
@@ -29,10 +30,6 @@ LIMIT = {
 
 def _settings(url: str, seconds: float) -> Settings:
     return Settings(_env_file=None, database_url=url, db_statement_timeout_seconds=seconds)  # type: ignore[call-arg]
-
-
-def _kind(url: str) -> str:
-    return "postgresql" if url.startswith("postgresql") else "mysql"
 
 
 def _ended_by_the_statement_timeout(exc: OperationalError) -> bool:
@@ -68,15 +65,16 @@ def test_a_write_waiting_for_a_lock_ends_with_a_transient_error(server_url: str)
 
 def test_a_long_read_ends_with_a_transient_error(server_url: str) -> None:
     settings = _settings(server_url, 0.5)
+    sleep = text(SLEEP[make_url(server_url).get_backend_name()])
 
     with pytest.raises(OperationalError) as raised:
-        read(settings, lambda connection: connection.execute(text(SLEEP[_kind(server_url)])).all())
+        read(settings, lambda connection: connection.execute(sleep).all())
 
     assert _ended_by_the_statement_timeout(raised.value), raised.value
 
 
 def _limit(connection: Connection) -> float:
-    return float(connection.execute(text(LIMIT[_kind(connection.engine.url.render_as_string())])).scalar_one())
+    return float(connection.execute(text(LIMIT[connection.dialect.name])).scalar_one())
 
 
 def test_the_setting_reaches_both_pools_and_migrations_run_without_a_limit(server_url: str) -> None:

@@ -6,11 +6,20 @@ seconds under load, a pause that every request in flight waits out (it was most 
 `gc.freeze()` moves them to a permanent generation the collector never scans; objects created afterwards are
 collected as usual. In a forking worker it also keeps the children from writing to pages they share with the
 parent.
+
+The API also collects its young generation less often. CPython runs a young collection every 700 new container
+objects; with hundreds of requests in flight (a slow model), each one finds most objects still in use by some
+request, promotes them, and the older generations then scan every request's state again and again: 16-23% of the
+API's CPU with 500 connections. Every 50,000 allocations, most of a request's objects are gone before a collection
+sees them (reference counting frees them; only cycles wait for the collector).
 """
 
 from __future__ import annotations
 
 import gc
+
+# New container objects between two young collections in the API (CPython's default is 700).
+API_YOUNG_COLLECTION_EVERY = 50_000
 
 
 def freeze_startup_heap(collect: bool = True) -> int:
@@ -19,3 +28,13 @@ def freeze_startup_heap(collect: bool = True) -> int:
         gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def collect_young_less_often(allocations: int = API_YOUNG_COLLECTION_EVERY) -> int:
+    """Run a young collection every `allocations` new objects, the older generations' thresholds unchanged.
+
+    Returns the new threshold.
+    """
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(allocations, middle, old)
+    return allocations

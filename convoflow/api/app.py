@@ -21,7 +21,7 @@ from convoflow.config import Settings, get_settings
 from convoflow.dispatch.batcher import SaveBatcher
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
-from convoflow.heap import freeze_startup_heap
+from convoflow.heap import collect_young_less_often, freeze_startup_heap
 from convoflow.logging_setup import configure_logging
 from convoflow.services.chat import ChatService
 from convoflow.services.history import SessionHistory
@@ -70,11 +70,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if not app.state.keyring.enabled:
         logger.warning("API_KEYS is not set: the API is open to anyone who can reach it")
     frozen = freeze_startup_heap()
+    young = collect_young_less_often()
     logger.info(
-        "convoflow API ready: provider=%s model=%s (%d startup objects frozen out of the garbage collector)",
+        "convoflow API ready: provider=%s model=%s (%d startup objects frozen out of the garbage collector; "
+        "young collections every %d allocations)",
         settings.llm_provider,
         settings.model_name,
         frozen,
+        young,
     )
     try:
         yield

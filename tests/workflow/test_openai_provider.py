@@ -1,13 +1,17 @@
 """The OpenAI-compatible provider against a real local HTTP server speaking the chat-completions protocol."""
 
+import json
 import socket
-from typing import Any
+from typing import Any, cast
 
+import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from pytest_httpserver import HTTPServer
 
 from convoflow.config import Settings
 from convoflow.workflow import ConversationWorkflow, ModelError, PriorTurn, build_provider
+from convoflow.workflow.providers.base import ChatMessage
 from tests.utils.model_server import COMPLETIONS, completion, sent_bodies, sse
 
 pytestmark = pytest.mark.anyio
@@ -81,6 +85,47 @@ async def test_stream_yields_the_sse_deltas(httpserver: HTTPServer) -> None:
     [body] = sent_bodies(httpserver)
     assert body["stream"] is True
     assert body["messages"] == [{"role": "user", "content": "hi"}]
+
+
+CONVERSATION: list[ChatMessage] = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": 'Qu\u00e9 tal? \u2713 "quoted"\n'},
+    {"role": "assistant", "content": "Bien. \U0001f600"},
+    {"role": "user", "content": "and now?"},
+]
+TYPED_CONVERSATION = cast("list[ChatCompletionMessageParam]", CONVERSATION)
+
+
+async def test_complete_sends_the_same_bytes_as_the_clients_typed_messages(httpserver: HTTPServer) -> None:
+    # The provider hands the messages to the client as extra_body to skip its per-call walk of them.
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("ok"))
+    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+    typed = openai.AsyncOpenAI(base_url=httpserver.url_for("/v1"), api_key=API_KEY, max_retries=0)
+
+    await provider.complete(CONVERSATION)
+    await typed.chat.completions.create(model="test-model", messages=TYPED_CONVERSATION)
+
+    ours, theirs = (request.get_data() for request, _ in httpserver.log)
+    assert ours == theirs
+    assert json.loads(ours)["messages"] == CONVERSATION
+
+
+async def test_stream_sends_the_same_bytes_as_the_clients_typed_messages(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(sse("ok"), content_type="text/event-stream")
+    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+    typed = openai.AsyncOpenAI(base_url=httpserver.url_for("/v1"), api_key=API_KEY, max_retries=0)
+
+    assert [delta async for delta in provider.stream(CONVERSATION)] == ["ok"]
+    chunks = await typed.chat.completions.create(
+        model="test-model",
+        messages=TYPED_CONVERSATION,
+        stream=True,
+    )
+    async with chunks:
+        [chunk async for chunk in chunks]
+
+    ours, theirs = (request.get_data() for request, _ in httpserver.log)
+    assert ours == theirs
 
 
 async def test_complete_retries_after_503_and_then_answers(

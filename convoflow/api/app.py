@@ -84,6 +84,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await saves.close()
         await gateway.close()
+        await workflow.aclose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

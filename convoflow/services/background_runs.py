@@ -92,7 +92,7 @@ def arguments(run: BackgroundRun) -> dict[str, Any]:
 
 
 async def _answer_unless_cancelled(settings: Settings, run: BackgroundRun, prior: list[PriorTurn]) -> WorkflowAnswer:
-    # Providers hold connection pools bound to an event loop: each run (its own loop) builds its own.
+    # Providers hold connection pools bound to an event loop: each run (its own loop) builds and closes its own.
     workflow = ConversationWorkflow(build_provider(settings), settings)
     flags = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
     lease = run_leases.lease_key(settings, run.run_id)
@@ -105,6 +105,7 @@ async def _answer_unless_cancelled(settings: Settings, run: BackgroundRun, prior
         )
     finally:
         await flags.aclose()
+        await workflow.aclose()
 
 
 async def _unless(

@@ -40,6 +40,10 @@ class ConversationWorkflow:
         result: WorkflowAnswer = final["result"]
         return result
 
+    async def aclose(self) -> None:
+        """Close the provider's connections (at shutdown, or when a short-lived event loop ends)."""
+        await self._context.provider.aclose()
+
     async def stream(self, user_input: str, history: Sequence[PriorTurn] = ()) -> AsyncIterator[str]:
         """The answer as text deltas, built from the same messages as `run` (the graph is not involved)."""
         context = self._context

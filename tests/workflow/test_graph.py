@@ -32,6 +32,9 @@ class RecordingProvider:
         self.calls: list[list[ChatMessage]] = []
         self._failure = failure
 
+    async def aclose(self) -> None:
+        pass
+
     async def complete(self, messages: list[ChatMessage]) -> str:
         self.calls.append(messages)
         if self._failure:

@@ -2,6 +2,7 @@
 
 import json
 import socket
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import openai
@@ -10,7 +11,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from pytest_httpserver import HTTPServer
 
 from convoflow.config import Settings
-from convoflow.workflow import ConversationWorkflow, ModelError, PriorTurn, build_provider
+from convoflow.workflow import ConversationWorkflow, ModelError, ModelProvider, PriorTurn, build_provider
 from convoflow.workflow.providers.base import ChatMessage
 from tests.utils.model_server import COMPLETIONS, completion, sent_bodies, sse
 
@@ -35,12 +36,29 @@ def openai_settings(base_url: str, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
+_open: list[ModelProvider] = []
+
+
+def provider_for(settings: Settings) -> ModelProvider:
+    """build_provider, closed again when the test ends (the client's aiohttp session must not outlive its loop)."""
+    provider = build_provider(settings)
+    _open.append(provider)
+    return provider
+
+
+@pytest.fixture(autouse=True)
+async def _close_providers() -> AsyncIterator[None]:
+    yield
+    while _open:
+        await _open.pop().aclose()
+
+
 async def test_run_sends_system_prompt_prior_turns_in_order_and_new_input(
     httpserver: HTTPServer,
 ) -> None:
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("Paris."))
     settings = openai_settings(httpserver.url_for("/v1"))
-    workflow = ConversationWorkflow(build_provider(settings), settings)
+    workflow = ConversationWorkflow(provider_for(settings), settings)
 
     answer = await workflow.run(
         "And of France?",
@@ -68,7 +86,7 @@ async def test_run_sends_system_prompt_prior_turns_in_order_and_new_input(
 
 async def test_complete_returns_the_answer_text(httpserver: HTTPServer) -> None:
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("Hello there."))
-    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
 
     assert await provider.complete([{"role": "user", "content": "hi"}]) == "Hello there."
 
@@ -77,7 +95,7 @@ async def test_stream_yields_the_sse_deltas(httpserver: HTTPServer) -> None:
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(
         sse("Hel", "lo ", "world."), content_type="text/event-stream"
     )
-    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
 
     deltas = [delta async for delta in provider.stream([{"role": "user", "content": "hi"}])]
 
@@ -99,7 +117,7 @@ TYPED_CONVERSATION = cast("list[ChatCompletionMessageParam]", CONVERSATION)
 async def test_complete_sends_the_same_bytes_as_the_clients_typed_messages(httpserver: HTTPServer) -> None:
     # The provider hands the messages to the client as extra_body to skip its per-call walk of them.
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("ok"))
-    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
     typed = openai.AsyncOpenAI(base_url=httpserver.url_for("/v1"), api_key=API_KEY, max_retries=0)
 
     await provider.complete(CONVERSATION)
@@ -112,7 +130,7 @@ async def test_complete_sends_the_same_bytes_as_the_clients_typed_messages(https
 
 async def test_stream_sends_the_same_bytes_as_the_clients_typed_messages(httpserver: HTTPServer) -> None:
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(sse("ok"), content_type="text/event-stream")
-    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
     typed = openai.AsyncOpenAI(base_url=httpserver.url_for("/v1"), api_key=API_KEY, max_retries=0)
 
     assert [delta async for delta in provider.stream(CONVERSATION)] == ["ok"]
@@ -133,7 +151,7 @@ async def test_complete_retries_after_503_and_then_answers(
 ) -> None:
     httpserver.expect_oneshot_request(COMPLETIONS, method="POST").respond_with_json({"error": {}}, status=503)
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("Recovered."))
-    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
 
     assert await provider.complete([{"role": "user", "content": "hi"}]) == "Recovered."
     assert len(httpserver.log) == 2
@@ -146,7 +164,7 @@ async def test_stream_retries_after_503_before_anything_was_yielded(
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(
         sse("Back ", "again."), content_type="text/event-stream"
     )
-    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
 
     deltas = [delta async for delta in provider.stream([{"role": "user", "content": "hi"}])]
 
@@ -158,7 +176,7 @@ async def test_persistent_500_raises_model_error_after_all_attempts(
     httpserver: HTTPServer,
 ) -> None:
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json({"error": {}}, status=500)
-    provider = build_provider(openai_settings(httpserver.url_for("/v1"), llm_max_retries=2))
+    provider = provider_for(openai_settings(httpserver.url_for("/v1"), llm_max_retries=2))
 
     with pytest.raises(ModelError) as raised:
         await provider.complete([{"role": "user", "content": "my private question"}])
@@ -178,7 +196,7 @@ async def test_401_raises_model_error_without_retrying(httpserver: HTTPServer) -
         },
         status=401,
     )
-    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
 
     with pytest.raises(ModelError) as raised:
         await provider.complete([{"role": "user", "content": "my private question"}])
@@ -192,7 +210,7 @@ async def test_stream_401_raises_model_error_without_retrying(
     httpserver: HTTPServer,
 ) -> None:
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json({"error": {}}, status=401)
-    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
 
     with pytest.raises(ModelError, match="HTTP 401"):
         async for _ in provider.stream([{"role": "user", "content": "hi"}]):
@@ -203,7 +221,7 @@ async def test_stream_401_raises_model_error_without_retrying(
 
 async def test_empty_answer_raises_model_error(httpserver: HTTPServer) -> None:
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion(""))
-    provider = build_provider(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
 
     with pytest.raises(ModelError, match="empty answer"):
         await provider.complete([{"role": "user", "content": "hi"}])
@@ -214,7 +232,7 @@ async def test_unreachable_endpoint_raises_model_error_after_retries() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    provider = build_provider(openai_settings(f"http://127.0.0.1:{port}/v1", llm_max_retries=1))
+    provider = provider_for(openai_settings(f"http://127.0.0.1:{port}/v1", llm_max_retries=1))
 
     with pytest.raises(ModelError) as raised:
         await provider.complete([{"role": "user", "content": "hi"}])

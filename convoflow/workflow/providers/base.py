@@ -39,6 +39,10 @@ class ModelProvider(Protocol):
 
     def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]: ...
 
+    async def aclose(self) -> None:
+        """Close the provider's connections; it is not used afterwards."""
+        ...
+
 
 def last_user_input(messages: list[ChatMessage]) -> str:
     """The content of the newest user message, or "" when there is none."""

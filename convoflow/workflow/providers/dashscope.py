@@ -74,6 +74,9 @@ class DashScopeProvider:
             # The HTTP API root, e.g. https://dashscope-intl.aliyuncs.com/api/v1; per call, not global.
             self._options["base_address"] = settings.dashscope_base_url
 
+    async def aclose(self) -> None:
+        """Nothing to close: the SDK opens and closes a session per call."""
+
     async def complete(self, messages: list[ChatMessage]) -> str:
         async def generate() -> str:
             response = cast(

@@ -33,6 +33,9 @@ class InstrumentedProvider:
         metrics.model_tokens.labels(kind="prompt", **labels).inc(prompt)
         metrics.model_tokens.labels(kind="completion", **labels).inc(completion)
 
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
     async def complete(self, messages: list[ChatMessage]) -> str:
         labels = {"provider": self.name, "model": self.model, "mode": "complete"}
         clear_usage()

@@ -28,6 +28,9 @@ class OfflineProvider:
         self.model = settings.model_name
         self._latency_seconds = settings.offline_latency_ms / 1000
 
+    async def aclose(self) -> None:
+        """Nothing to close: no connections."""
+
     async def complete(self, messages: list[ChatMessage]) -> str:
         if self._latency_seconds:
             await asyncio.sleep(self._latency_seconds)

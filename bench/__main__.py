@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.api import history_latency, naive_reference, run_throughput, slow_model
+from bench.api import history_latency, naive_reference, real_protocol_model, run_throughput, slow_model
 from bench.drain import direct_insert_rates, drain_rate
 from bench.harness import bench_stack, free_redis_db, python_loop_ms
 
@@ -34,7 +34,7 @@ TARGETS = [
     ("worker RSS / naive worker RSS, same packages", "memory.worker_to_naive", "<= 1"),
 ]
 
-SECTIONS = ("drain", "run", "slow", "history")
+SECTIONS = ("drain", "run", "slow", "history", "openai")
 
 
 def ensure_wrk() -> None:
@@ -140,6 +140,10 @@ def main() -> int:
                 figures["slow"]["api_workers_2_turns_per_s"] = two["slow_turns_per_s"]
                 figures["slow"]["api_workers_2_p99_ms"] = two["slow_p99_ms"]
                 print(f"slow: {figures['slow']}", flush=True)
+            if "openai" in only:
+                quick = args.quick
+                figures["openai"] = real_protocol_model(stack, seconds=seconds, slow_seconds=5 if quick else 15)
+                print(f"openai: {figures['openai']}", flush=True)
             if "history" in only:
                 figures["history"] = history_latency(stack, seconds=3 if args.quick else 8)
                 prefork = history_latency(stack, seconds=3 if args.quick else 8, pool="prefork")

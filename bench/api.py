@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from bench.harness import BenchStack, pss_mb, rss_mb, wait_for_count, wrk
+from bench.harness import BenchStack, cpu_seconds, pss_mb, rss_mb, wait_for_count, wrk
 from convoflow.db.engine import get_engine
 from convoflow.db.repository import list_history
 from tests.utils.processes import PROJECT_ROOT, VENV_BIN, Process, free_port, wait_until
@@ -153,6 +153,51 @@ def slow_model(
         engine.dispose()
         stack.stop_processes()
     return figures
+
+
+def real_protocol_model(stack: BenchStack, seconds: int = 10, slow_seconds: int = 15) -> dict[str, Any]:
+    """/run with LLM_PROVIDER=openai against a local endpoint speaking the real protocol (bench/model_server.py):
+    what the OpenAI client costs the API per turn, with an instant model (32 connections) and a 1 s one (500)."""
+    figures: dict[str, Any] = {}
+    with serving_model(stack) as base_url:
+        for label, model, connections, duration in (
+            ("instant", "echo-0", 32, seconds),
+            ("slow", "echo-1000", 500, slow_seconds),
+        ):
+            stack.worker("--concurrency=2")
+            api, url = stack.api(LLM_PROVIDER="openai", LLM_MODEL=model, OPENAI_BASE_URL=base_url)
+            engine = stack.engine()
+            try:
+                before = stack.count_turns(engine)
+                cpu_before = cpu_seconds(api.pid)
+                result = wrk(f"{url}/run", connections=connections, seconds=duration, script=RUN_SCRIPT)
+                cpu = cpu_seconds(api.pid) - cpu_before
+                answered = result.requests - result.non_2xx
+                lag = wait_for_count(stack, engine, before + answered, timeout=120)
+                figures.update(
+                    {
+                        f"{label}_turns_per_s": answered / result.seconds if result.seconds else 0.0,
+                        f"{label}_p50_ms": result.latency_ms.get("50"),
+                        f"{label}_p99_ms": result.latency_ms.get("99"),
+                        f"{label}_errors": result.non_2xx + result.errors,
+                        f"{label}_api_cpu_ms_per_turn": cpu * 1000 / answered if answered else 0.0,
+                        f"{label}_all_stored_after_s": lag,
+                    }
+                )
+            finally:
+                engine.dispose()
+                stack.stop_processes()
+    return figures
+
+
+@contextmanager
+def serving_model(stack: BenchStack) -> Iterator[str]:
+    """bench/model_server.py under uvicorn; its OPENAI_BASE_URL."""
+    server, url = _serve("bench.model_server:app", "model-server", {}, stack.log_dir)
+    try:
+        yield f"{url}/v1"
+    finally:
+        server.stop()
 
 
 def history_latency(stack: BenchStack, seconds: int = 8, pool: str | None = None) -> dict[str, Any]:

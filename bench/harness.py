@@ -133,6 +133,12 @@ def python_loop_ms(rounds: int = 5) -> float:
     return round(min(timings), 1)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, its children not included."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and all its children, in MiB (pages they share are counted in each)."""
     process = psutil.Process(pid)

@@ -1,0 +1,53 @@
+"""A model endpoint speaking OpenAI chat completions, for the real-protocol figure: it echoes the newest user message.
+
+It answers after the number of milliseconds its model name ends with (`LLM_MODEL=echo-1000`: one second), so one
+server serves an instant and a slow model. It counts tokens as words, as a real endpoint reports usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+app = FastAPI()
+
+
+class Message(BaseModel):
+    role: str
+    content: str
+
+
+class Completion(BaseModel):
+    model: str
+    messages: list[Message]
+
+
+def delay_seconds(model: str) -> float:
+    """`echo-250` answers after 0.25 s; a name without a number at the end answers at once."""
+    _name, _dash, digits = model.rpartition("-")
+    return int(digits) / 1000 if digits.isdigit() else 0.0
+
+
+@app.post("/v1/chat/completions")
+async def complete(body: Completion) -> dict[str, Any]:
+    delay = delay_seconds(body.model)
+    if delay:
+        await asyncio.sleep(delay)
+    question = next((m.content for m in reversed(body.messages) if m.role == "user"), "")
+    answer = f"echo: {question}"
+    prompt_tokens = sum(len(m.content.split()) for m in body.messages)
+    return {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body.model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(answer.split()),
+            "total_tokens": prompt_tokens + len(answer.split()),
+        },
+    }

@@ -1,0 +1,45 @@
+"""The real-protocol figure's model (bench/model_server.py) must answer convoflow's OpenAI provider like an endpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from bench.api import serving_model
+from bench.harness import bench_stack, free_redis_db
+from bench.model_server import delay_seconds
+from tests.utils.processes import wait_until
+
+
+def test_the_model_name_sets_the_delay() -> None:
+    assert (delay_seconds("echo-1000"), delay_seconds("echo-0"), delay_seconds("gpt-4o-mini")) == (1.0, 0.0, 0.0)
+
+
+def test_the_api_answers_through_the_benchmark_model_and_stores_the_turn(tmp_path: Path) -> None:
+    with (
+        free_redis_db() as redis_db,
+        bench_stack("postgresql", tmp_path, redis_db) as stack,
+        serving_model(stack) as base_url,
+    ):
+        stack.worker("--concurrency=2")
+        _api, url = stack.api(LLM_PROVIDER="openai", LLM_MODEL="echo-0", OPENAI_BASE_URL=base_url)
+        engine = stack.engine()
+        try:
+            with httpx.Client(base_url=url, timeout=30) as client:
+                wait_until(lambda: _answers(client), 30, what="the API")
+                first = client.post("/run", json={"user_input": "first question", "session_id": "model-bench"})
+                second = client.post("/run", json={"user_input": "second question", "session_id": "model-bench"})
+            assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
+            answers = (first.json()["answer"], second.json()["answer"])
+            assert answers == ("echo: first question", "echo: second question")
+            wait_until(lambda: stack.count_turns(engine) == 2, 30, what="both turns stored")
+        finally:
+            engine.dispose()
+
+
+def _answers(client: httpx.Client) -> bool:
+    try:
+        return client.get("/health/live").status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -9,13 +9,14 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 
-from bench.harness import BenchStack, cpu_seconds, pss_mb, rss_mb, wait_for_count, wrk
+from bench.harness import BenchStack, WrkResult, cpu_seconds, pss_mb, rss_mb, wait_for_count, wrk
 from convoflow.db.engine import get_engine
 from convoflow.db.repository import list_history
 from tests.utils.processes import PROJECT_ROOT, VENV_BIN, Process, free_port, wait_until
@@ -53,30 +54,57 @@ def run_throughput(stack: BenchStack, seconds: int = 10, connections: int = 32) 
         bare.stop()
     worker = stack.worker("--concurrency=2")
     api, url = stack.api()
-    engine = stack.engine()
     try:
-        before = stack.count_turns(engine)
-        result = wrk(f"{url}/run", connections=connections, seconds=seconds, script=RUN_SCRIPT)
-        answered = result.requests - result.non_2xx
-        lag = wait_for_count(stack, engine, before + answered, timeout=120)
+        load = _load_run(stack, api, url, connections=connections, seconds=seconds)
+        result = load.result
         figures = {
             "bare_rps": bare_result.rps,
             "bare_p99_ms": bare_result.latency_ms.get("99"),
-            "run_rps": answered / result.seconds if result.seconds else 0.0,
+            "run_rps": load.turns_per_s,
             "run_p50_ms": result.latency_ms.get("50"),
             "run_p99_ms": result.latency_ms.get("99"),
             "run_errors": result.non_2xx + result.errors,
             "run_to_bare": result.rps / bare_result.rps if bare_result.rps else 0.0,
-            "stored_after_load_s": lag,
+            "stored_after_load_s": load.stored_after_s,
             "api_rss_mb": rss_mb(api.pid),
             "worker_rss_mb": rss_mb(worker.pid),
             "api_pss_mb": pss_mb(api.pid),
             "worker_pss_mb": pss_mb(worker.pid),
         }
     finally:
-        engine.dispose()
         stack.stop_processes()
     return figures
+
+
+@dataclass(frozen=True)
+class RunLoad:
+    """One wrk load on POST /run: what wrk saw, the turns answered, the seconds until all of them were stored, and
+    the CPU time the API process (not its children) spent during the load."""
+
+    result: WrkResult
+    answered: int
+    stored_after_s: float
+    api_cpu_s: float
+
+    @property
+    def turns_per_s(self) -> float:
+        """Answered turns only: a 503 or a timeout is not a turn."""
+        return self.answered / self.result.seconds if self.result.seconds else 0.0
+
+
+def _load_run(stack: BenchStack, api: Process, url: str, *, connections: int, seconds: int) -> RunLoad:
+    """Drive `url`'s /run with wrk, then wait until the database holds every turn it answered."""
+    engine = stack.engine()
+    try:
+        before = stack.count_turns(engine)
+        cpu_before = cpu_seconds(api.pid)
+        result = wrk(f"{url}/run", connections=connections, seconds=seconds, script=RUN_SCRIPT)
+        api_cpu = cpu_seconds(api.pid) - cpu_before
+        answered = result.requests - result.non_2xx
+        stored_after = wait_for_count(stack, engine, before + answered, timeout=120)
+    finally:
+        engine.dispose()
+    return RunLoad(result, answered, stored_after, api_cpu)
 
 
 @contextmanager
@@ -134,23 +162,17 @@ def slow_model(
     """A model that takes a second: the API must hold no thread per call, so hundreds wait at once."""
     stack.worker("--concurrency=2")
     api, url = stack.api(OFFLINE_LATENCY_MS=str(latency_ms), API_WORKERS=str(api_workers))
-    engine = stack.engine()
     try:
-        before = stack.count_turns(engine)
-        result = wrk(f"{url}/run", connections=connections, seconds=seconds, script=RUN_SCRIPT, threads=2)
-        answered = result.requests - result.non_2xx
-        lag = wait_for_count(stack, engine, before + answered, timeout=120)
+        load = _load_run(stack, api, url, connections=connections, seconds=seconds)
         figures = {
-            # Answered turns only: a 503 or a timeout is not a turn.
-            "slow_turns_per_s": answered / result.seconds if result.seconds else 0.0,
-            "slow_p50_ms": result.latency_ms.get("50"),
-            "slow_p99_ms": result.latency_ms.get("99"),
-            "slow_errors": result.non_2xx + result.errors,
-            "slow_all_stored_after_s": lag,
+            "slow_turns_per_s": load.turns_per_s,
+            "slow_p50_ms": load.result.latency_ms.get("50"),
+            "slow_p99_ms": load.result.latency_ms.get("99"),
+            "slow_errors": load.result.non_2xx + load.result.errors,
+            "slow_all_stored_after_s": load.stored_after_s,
             "slow_api_rss_mb": rss_mb(api.pid),
         }
     finally:
-        engine.dispose()
         stack.stop_processes()
     return figures
 
@@ -166,27 +188,20 @@ def real_protocol_model(stack: BenchStack, seconds: int = 10, slow_seconds: int 
         ):
             stack.worker("--concurrency=2")
             api, url = stack.api(LLM_PROVIDER="openai", LLM_MODEL=model, OPENAI_BASE_URL=base_url)
-            engine = stack.engine()
             try:
-                before = stack.count_turns(engine)
-                cpu_before = cpu_seconds(api.pid)
-                result = wrk(f"{url}/run", connections=connections, seconds=duration, script=RUN_SCRIPT)
-                cpu = cpu_seconds(api.pid) - cpu_before
-                answered = result.requests - result.non_2xx
-                lag = wait_for_count(stack, engine, before + answered, timeout=120)
-                figures.update(
-                    {
-                        f"{label}_turns_per_s": answered / result.seconds if result.seconds else 0.0,
-                        f"{label}_p50_ms": result.latency_ms.get("50"),
-                        f"{label}_p99_ms": result.latency_ms.get("99"),
-                        f"{label}_errors": result.non_2xx + result.errors,
-                        f"{label}_api_cpu_ms_per_turn": cpu * 1000 / answered if answered else 0.0,
-                        f"{label}_all_stored_after_s": lag,
-                    }
-                )
+                load = _load_run(stack, api, url, connections=connections, seconds=duration)
             finally:
-                engine.dispose()
                 stack.stop_processes()
+            figures.update(
+                {
+                    f"{label}_turns_per_s": load.turns_per_s,
+                    f"{label}_p50_ms": load.result.latency_ms.get("50"),
+                    f"{label}_p99_ms": load.result.latency_ms.get("99"),
+                    f"{label}_errors": load.result.non_2xx + load.result.errors,
+                    f"{label}_api_cpu_ms_per_turn": load.api_cpu_s * 1000 / load.answered if load.answered else 0.0,
+                    f"{label}_all_stored_after_s": load.stored_after_s,
+                }
+            )
     return figures
 
 

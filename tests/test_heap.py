@@ -62,11 +62,12 @@ def test_the_api_collects_its_young_generation_rarely(sqlite_stack: Stack) -> No
 
     assert asyncio.run(turns()) == [200] * 400
     assert _young_collections(sqlite_stack) - before <= 10
-    assert f"young collections every {API_YOUNG_COLLECTION_EVERY} allocations" in _api_log(sqlite_stack)
+    assert f"young collections every {API_YOUNG_COLLECTION_EVERY} allocations" in _log(sqlite_stack, "-api")
 
 
-def _api_log(stack: Stack) -> str:
-    return next(process.log() for process in stack.processes if process.name.endswith("-api"))
+def _log(stack: Stack, suffix: str) -> str:
+    """The log of the stack's process whose name ends with `suffix` ("-api", "-worker")."""
+    return next(process.log() for process in stack.processes if process.name.endswith(suffix))
 
 
 def _frozen(log: str) -> list[tuple[int, bool]]:
@@ -75,9 +76,7 @@ def _frozen(log: str) -> list[tuple[int, bool]]:
 
 
 def test_api_and_worker_processes_freeze_their_startup_heap(sqlite_stack: Stack) -> None:
-    logs = {process.name: process.log() for process in sqlite_stack.processes}
-    api = next(log for name, log in logs.items() if name.endswith("-api"))
-    worker = next(log for name, log in logs.items() if name.endswith("-worker"))
+    api, worker = _log(sqlite_stack, "-api"), _log(sqlite_stack, "-worker")
 
     api_counts = [count for count, _pool in _frozen(api)]
     assert api_counts and min(api_counts) > 10_000

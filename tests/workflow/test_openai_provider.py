@@ -114,11 +114,19 @@ CONVERSATION: list[ChatMessage] = [
 TYPED_CONVERSATION = cast("list[ChatCompletionMessageParam]", CONVERSATION)
 
 
-async def test_complete_sends_the_same_bytes_as_the_clients_typed_messages(httpserver: HTTPServer) -> None:
+@pytest.fixture
+async def typed(httpserver: HTTPServer) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The SDK on its own, sent typed messages: the requests the provider's are compared with."""
+    async with openai.AsyncOpenAI(base_url=httpserver.url_for("/v1"), api_key=API_KEY, max_retries=0) as client:
+        yield client
+
+
+async def test_complete_sends_the_same_bytes_as_the_clients_typed_messages(
+    httpserver: HTTPServer, typed: openai.AsyncOpenAI
+) -> None:
     # The provider hands the messages to the client as extra_body to skip its per-call walk of them.
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("ok"))
     provider = provider_for(openai_settings(httpserver.url_for("/v1")))
-    typed = openai.AsyncOpenAI(base_url=httpserver.url_for("/v1"), api_key=API_KEY, max_retries=0)
 
     await provider.complete(CONVERSATION)
     await typed.chat.completions.create(model="test-model", messages=TYPED_CONVERSATION)
@@ -128,10 +136,11 @@ async def test_complete_sends_the_same_bytes_as_the_clients_typed_messages(https
     assert json.loads(ours)["messages"] == CONVERSATION
 
 
-async def test_stream_sends_the_same_bytes_as_the_clients_typed_messages(httpserver: HTTPServer) -> None:
+async def test_stream_sends_the_same_bytes_as_the_clients_typed_messages(
+    httpserver: HTTPServer, typed: openai.AsyncOpenAI
+) -> None:
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(sse("ok"), content_type="text/event-stream")
     provider = provider_for(openai_settings(httpserver.url_for("/v1")))
-    typed = openai.AsyncOpenAI(base_url=httpserver.url_for("/v1"), api_key=API_KEY, max_retries=0)
 
     assert [delta async for delta in provider.stream(CONVERSATION)] == ["ok"]
     chunks = await typed.chat.completions.create(

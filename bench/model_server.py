@@ -39,6 +39,7 @@ async def complete(body: Completion) -> dict[str, Any]:
     question = next((m.content for m in reversed(body.messages) if m.role == "user"), "")
     answer = f"echo: {question}"
     prompt_tokens = sum(len(m.content.split()) for m in body.messages)
+    completion_tokens = len(answer.split())
     return {
         "id": "chatcmpl-bench",
         "object": "chat.completion",
@@ -47,7 +48,7 @@ async def complete(body: Completion) -> dict[str, Any]:
         "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
         "usage": {
             "prompt_tokens": prompt_tokens,
-            "completion_tokens": len(answer.split()),
-            "total_tokens": prompt_tokens + len(answer.split()),
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
         },
     }

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import aiohttp
 from dashscope.aigc.generation import AioGeneration
+from dashscope.api_entities.aio_session import close_shared_aio_session
 from dashscope.api_entities.dashscope_response import GenerationResponse, Message
 
 from convoflow.config import Settings
@@ -75,7 +76,8 @@ class DashScopeProvider:
             self._options["base_address"] = settings.dashscope_base_url
 
     async def aclose(self) -> None:
-        """Nothing to close: the SDK opens and closes a session per call."""
+        """Close the connections the SDK pools for the running event loop (one aiohttp session per loop)."""
+        await close_shared_aio_session()
 
     async def complete(self, messages: list[ChatMessage]) -> str:
         async def generate() -> str:

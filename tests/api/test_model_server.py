@@ -1,4 +1,5 @@
-"""The API against a real HTTP server speaking OpenAI chat completions: memory, isolation, streaming, failures."""
+"""The API against a real HTTP server speaking each model protocol (OpenAI chat completions, DashScope's native
+text generation): memory, isolation, streaming, failures."""
 
 from __future__ import annotations
 
@@ -11,27 +12,31 @@ from pytest_httpserver import HTTPServer
 
 from tests.conftest import make_stack
 from tests.utils.conversations import history, stream, wait_for_state, wait_until_persisted
-from tests.utils.model_server import COMPLETIONS, completion, echo_last_user_message, sent_bodies, sse
+from tests.utils.model_protocols import API_KEY, PROTOCOLS, ModelProtocol
+from tests.utils.model_server import sent_bodies
 from tests.utils.services import RedisTarget
 from tests.utils.stack import Stack, running
 
 SYSTEM_PROMPT = "You are terse."
 
 
+@pytest.fixture(scope="module", params=PROTOCOLS, ids=lambda protocol: protocol.provider)
+def protocol(request: pytest.FixtureRequest) -> ModelProtocol:
+    return request.param  # type: ignore[no-any-return]
+
+
 @pytest.fixture(scope="module")
 def model_stack(
-    make_httpserver: HTTPServer, sqlite_url: str, redis_target: RedisTarget, log_dir: Path
+    protocol: ModelProtocol, make_httpserver: HTTPServer, sqlite_url: str, redis_target: RedisTarget, log_dir: Path
 ) -> Iterator[Stack]:
     """API and worker whose model is the test's HTTP server; two retries, quickly."""
     stack = make_stack(
-        "model-server",
+        f"model-server-{protocol.provider}",
         redis_target,
         sqlite_url,
         log_dir,
-        LLM_PROVIDER="openai",
+        **protocol.env(make_httpserver),
         LLM_MODEL="test-model",
-        OPENAI_BASE_URL=make_httpserver.url_for("/v1"),
-        OPENAI_API_KEY="sk-test-key",
         LLM_MAX_RETRIES="2",
         LLM_RETRY_MIN_SECONDS="0.01",
         LLM_RETRY_MAX_SECONDS="0.02",
@@ -42,9 +47,9 @@ def model_stack(
 
 
 def test_the_model_gets_the_sessions_earlier_turns_and_never_another_sessions(
-    httpserver: HTTPServer, model_stack: Stack
+    httpserver: HTTPServer, model_stack: Stack, protocol: ModelProtocol
 ) -> None:
-    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_handler(echo_last_user_message)
+    httpserver.expect_request(protocol.path, method="POST").respond_with_handler(protocol.echo)
     mine, other = f"mine-{uuid.uuid4()}", f"other-{uuid.uuid4()}"
     with model_stack.http() as client:
         first = client.post("/run", json={"user_input": "Capital of Italy?", "session_id": mine}).json()
@@ -52,8 +57,7 @@ def test_the_model_gets_the_sessions_earlier_turns_and_never_another_sessions(
         second = client.post("/run", json={"user_input": "And of France?", "session_id": mine}).json()
 
     assert (first["answer"], second["answer"]) == ("echo: Capital of Italy?", "echo: And of France?")
-    bodies = sent_bodies(httpserver)
-    assert [body["messages"] for body in bodies] == [
+    assert protocol.sent_messages(httpserver) == [
         [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "Capital of Italy?"}],
         [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "Something else"}],
         [
@@ -63,14 +67,15 @@ def test_the_model_gets_the_sessions_earlier_turns_and_never_another_sessions(
             {"role": "user", "content": "And of France?"},
         ],
     ]
-    assert all(body["model"] == "test-model" for body in bodies)
+    assert all(body["model"] == "test-model" for body in sent_bodies(httpserver))
+    assert all(request.headers["Authorization"] == f"Bearer {API_KEY}" for request, _ in httpserver.log)
 
 
 def test_stream_relays_the_models_chunks_as_tokens_and_saves_the_answer(
-    httpserver: HTTPServer, model_stack: Stack
+    httpserver: HTTPServer, model_stack: Stack, protocol: ModelProtocol
 ) -> None:
-    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(
-        sse("Hel", "lo ", "world."), content_type="text/event-stream"
+    httpserver.expect_request(protocol.path, method="POST").respond_with_data(
+        protocol.stream("Hel", "lo ", "world."), content_type="text/event-stream"
     )
     session = f"stream-{uuid.uuid4()}"
     with model_stack.http() as client:
@@ -79,15 +84,17 @@ def test_stream_relays_the_models_chunks_as_tokens_and_saves_the_answer(
     assert events[:-1] == [("token", {"delta": "Hel"}), ("token", {"delta": "lo "}), ("token", {"delta": "world."})]
     assert events[-1][0] == "done" and events[-1][1]["answer"] == "Hello world."
     [body] = sent_bodies(httpserver)
-    assert body["stream"] is True
-    assert body["messages"][-1] == {"role": "user", "content": "greet me"}
+    assert protocol.streamed(body)
+    assert protocol.messages_of(body)[-1] == {"role": "user", "content": "greet me"}
     [turn] = wait_until_persisted(model_stack, session, 1)
     assert turn["ai_response"] == "Hello world."
 
 
-def test_run_retries_after_a_5xx_and_answers(httpserver: HTTPServer, model_stack: Stack) -> None:
-    httpserver.expect_oneshot_request(COMPLETIONS, method="POST").respond_with_json({"error": {}}, status=503)
-    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("Recovered."))
+def test_run_retries_after_a_5xx_and_answers(
+    httpserver: HTTPServer, model_stack: Stack, protocol: ModelProtocol
+) -> None:
+    httpserver.expect_oneshot_request(protocol.path, method="POST").respond_with_json(protocol.failure, status=503)
+    httpserver.expect_request(protocol.path, method="POST").respond_with_json(protocol.answer("Recovered."))
     with model_stack.http() as client:
         response = client.post("/run", json={"user_input": "hello"})
     assert response.status_code == 200, response.text
@@ -95,10 +102,12 @@ def test_run_retries_after_a_5xx_and_answers(httpserver: HTTPServer, model_stack
     assert len(httpserver.log) == 2
 
 
-def test_stream_retries_after_a_5xx_before_the_first_token(httpserver: HTTPServer, model_stack: Stack) -> None:
-    httpserver.expect_oneshot_request(COMPLETIONS, method="POST").respond_with_json({"error": {}}, status=502)
-    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(
-        sse("Back ", "again."), content_type="text/event-stream"
+def test_stream_retries_after_a_5xx_before_the_first_token(
+    httpserver: HTTPServer, model_stack: Stack, protocol: ModelProtocol
+) -> None:
+    httpserver.expect_oneshot_request(protocol.path, method="POST").respond_with_json(protocol.failure, status=502)
+    httpserver.expect_request(protocol.path, method="POST").respond_with_data(
+        protocol.stream("Back ", "again."), content_type="text/event-stream"
     )
     with model_stack.http() as client:
         events = stream(client, {"user_input": "hello"})
@@ -107,8 +116,8 @@ def test_stream_retries_after_a_5xx_before_the_first_token(httpserver: HTTPServe
 
 
 @pytest.fixture
-def failing_model(httpserver: HTTPServer) -> HTTPServer:
-    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json({"error": {"message": "boom"}}, status=500)
+def failing_model(httpserver: HTTPServer, protocol: ModelProtocol) -> HTTPServer:
+    httpserver.expect_request(protocol.path, method="POST").respond_with_json(protocol.failure, status=500)
     return httpserver
 
 
@@ -120,7 +129,7 @@ def test_a_model_that_keeps_failing_gives_502(failing_model: HTTPServer, model_s
     body = response.json()
     assert body["error"] == "model_unavailable"
     assert "HTTP 500 after 3 attempts" in body["message"]
-    assert "sk-test-key" not in response.text
+    assert API_KEY not in response.text
     assert len(failing_model.log) == 3
     assert history(model_stack, session_id=session)["count"] == 0
 
@@ -146,21 +155,21 @@ def test_a_background_run_fails_with_the_models_error(failing_model: HTTPServer,
     assert status["status"] == "FAILURE"
     assert status["result"] is None
     assert "the language model did not answer: model endpoint returned HTTP 500 after 3 attempts" in status["error"]
-    assert "sk-test-key" not in status["error"]
+    assert API_KEY not in status["error"]
     assert history(model_stack, session_id=session)["count"] == 0
 
 
 def test_a_background_run_sends_the_sessions_memory_and_saves_its_turn(
-    httpserver: HTTPServer, model_stack: Stack
+    httpserver: HTTPServer, model_stack: Stack, protocol: ModelProtocol
 ) -> None:
-    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_handler(echo_last_user_message)
+    httpserver.expect_request(protocol.path, method="POST").respond_with_handler(protocol.echo)
     session = f"run-mem-{uuid.uuid4()}"
     with model_stack.http() as client:
         client.post("/run", json={"user_input": "one", "session_id": session})
         queued = client.post("/runs", json={"user_input": "two", "session_id": session}).json()
     status = wait_for_state(model_stack, queued["task_id"], "succeeded")
     assert status["result"]["answer"] == "echo: two"
-    assert sent_bodies(httpserver)[-1]["messages"][1:] == [
+    assert protocol.sent_messages(httpserver)[-1][1:] == [
         {"role": "user", "content": "one"},
         {"role": "assistant", "content": "echo: one"},
         {"role": "user", "content": "two"},

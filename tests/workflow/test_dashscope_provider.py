@@ -1,11 +1,14 @@
 """The DashScope provider against a real local HTTP server speaking DashScope's native text-generation API."""
 
+import asyncio
+import gc
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from dashscope.api_entities.aio_session import get_shared_aio_session
+from aiohttp import web
 from prometheus_client import REGISTRY
 from pytest_httpserver import HTTPServer
 
@@ -19,7 +22,6 @@ from tests.utils.dashscope_server import (
     sse,
     sse_failing_after,
 )
-from tests.utils.model_protocols import DASHSCOPE
 from tests.utils.model_server import sent_bodies
 
 pytestmark = pytest.mark.anyio
@@ -238,19 +240,84 @@ async def test_unreachable_endpoint_raises_model_error_after_retries() -> None:
     assert str(raised.value) == "could not connect to the model endpoint after 2 attempts"
 
 
-async def test_calls_share_one_connection_pool_that_aclose_closes(httpserver: HTTPServer) -> None:
+@asynccontextmanager
+async def keep_alive_model(
+    generate: Callable[[web.Request], Awaitable[web.Response]],
+) -> AsyncIterator[str]:
+    """A DashScope endpoint on aiohttp's server (which keeps connections open between requests, as a real
+    endpoint does); its API root."""
+    app = web.Application()
+    app.router.add_post(GENERATION, generate)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    listener = socket.create_server(("127.0.0.1", 0))
+    await web.SockSite(runner, listener).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}{API_ROOT}"
+    finally:
+        await runner.cleanup()
+
+
+def client_address(request: web.Request) -> tuple[str, int]:
+    assert request.transport is not None
+    host, port = request.transport.get_extra_info("peername")[:2]
+    return host, port
+
+
+HELD_CALLS = 150
+
+
+async def test_more_calls_are_in_flight_at_once_than_aiohttps_default_pool_of_100() -> None:
+    arrived: list[tuple[str, int]] = []
+    everyone_here = asyncio.Event()
+
+    async def hold_until_everyone_is_here(request: web.Request) -> web.Response:
+        arrived.append(client_address(request))
+        if len(arrived) == HELD_CALLS:
+            everyone_here.set()
+        await everyone_here.wait()
+        return web.json_response(generation("ok"))
+
+    async with keep_alive_model(hold_until_everyone_is_here) as api_root:
+        provider = provider_for(dashscope_settings(api_root, llm_max_retries=0, llm_timeout_seconds=60))
+        # With a pool of 100 the 101st call would never reach the model, and no call would be answered.
+        calls = [provider.complete([{"role": "user", "content": f"call {n}"}]) for n in range(HELD_CALLS)]
+        try:
+            answers = await asyncio.wait_for(asyncio.gather(*calls), timeout=30)
+        finally:
+            everyone_here.set()
+
+    assert answers == ["ok"] * HELD_CALLS
+    assert len(set(arrived)) == HELD_CALLS
+
+
+async def test_calls_one_after_another_reuse_one_connection() -> None:
+    clients: list[tuple[str, int]] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        clients.append(client_address(request))
+        return web.json_response(generation("ok"))
+
+    async with keep_alive_model(answer) as api_root:
+        provider = provider_for(dashscope_settings(api_root))
+        for n in range(3):
+            assert await provider.complete([{"role": "user", "content": f"call {n}"}]) == "ok"
+
+    assert len(clients) == 3 and len(set(clients)) == 1
+
+
+async def test_aclose_leaves_no_unclosed_session_behind(httpserver: HTTPServer) -> None:
     httpserver.expect_request(GENERATION, method="POST").respond_with_json(generation("ok"))
-    provider = build_provider(dashscope_settings(httpserver.url_for(API_ROOT)))
+    loop = asyncio.get_running_loop()
+    reported: list[str] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(str(context.get("message"))))
+    try:
+        provider = build_provider(dashscope_settings(httpserver.url_for(API_ROOT)))
+        await provider.complete([{"role": "user", "content": "hi"}])
+        await provider.aclose()
+        del provider
+        gc.collect()
+    finally:
+        loop.set_exception_handler(None)
 
-    await provider.complete([{"role": "user", "content": "one"}])
-    session = await get_shared_aio_session()
-    await provider.complete([{"role": "user", "content": "two"}])
-    assert await get_shared_aio_session() is session and not session.closed
-
-    await provider.aclose()
-
-    assert session.closed
-    assert DASHSCOPE.sent_messages(httpserver) == [
-        [{"role": "user", "content": "one"}],
-        [{"role": "user", "content": "two"}],
-    ]
+    assert reported == []

@@ -7,12 +7,16 @@ from typing import Any, cast
 
 import aiohttp
 from dashscope.aigc.generation import AioGeneration
-from dashscope.api_entities.aio_session import close_shared_aio_session
+from dashscope.api_entities.aio_session import get_ssl_context
 from dashscope.api_entities.dashscope_response import GenerationResponse, Message
 
 from convoflow.config import Settings
 from convoflow.workflow.providers.base import ChatMessage, RetryPolicy, attempts_suffix
 from convoflow.workflow.providers.usage import report_usage
+
+# Model calls one provider keeps in flight at once, as many as the OpenAI client's pool allows. The SDK's own
+# shared session has aiohttp's default of 100, which held a 1 s model at 100 turns/s with 500 clients waiting.
+MAX_CONNECTIONS = 1000
 
 
 class DashScopeStatusError(Exception):
@@ -74,16 +78,28 @@ class DashScopeProvider:
         if settings.dashscope_base_url:
             # The HTTP API root, e.g. https://dashscope-intl.aliyuncs.com/api/v1; per call, not global.
             self._options["base_address"] = settings.dashscope_base_url
+        self._session: aiohttp.ClientSession | None = None
+
+    def _pool(self) -> aiohttp.ClientSession:
+        """This provider's connections, opened on first use in the event loop that uses it (as the SDK's are:
+        certifi's CA bundle, proxies from the environment)."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=get_ssl_context())
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
+        return self._session
 
     async def aclose(self) -> None:
-        """Close the connections the SDK pools for the running event loop (one aiohttp session per loop)."""
-        await close_shared_aio_session()
+        """Close this provider's connections."""
+        if self._session is not None:
+            await self._session.close()
 
     async def complete(self, messages: list[ChatMessage]) -> str:
         async def generate() -> str:
             response = cast(
                 GenerationResponse,
-                await AioGeneration.call(model=self.model, messages=_to_dashscope(messages), **self._options),
+                await AioGeneration.call(
+                    model=self.model, messages=_to_dashscope(messages), session=self._pool(), **self._options
+                ),
             )
             answer = _checked_content(response)
             if response.usage:
@@ -101,6 +117,7 @@ class DashScopeProvider:
             messages=_to_dashscope(messages),
             stream=True,
             incremental_output=True,
+            session=self._pool(),
             **self._options,
         )
         # The SDK's stub says Generator, but with stream=True AioGeneration returns an async generator.

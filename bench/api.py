@@ -177,17 +177,27 @@ def slow_model(
     return figures
 
 
-def real_protocol_model(stack: BenchStack, seconds: int = 10, slow_seconds: int = 15) -> dict[str, Any]:
-    """/run with LLM_PROVIDER=openai against a local endpoint speaking the real protocol (bench/model_server.py):
-    what the OpenAI client costs the API per turn, with an instant model (32 connections) and a 1 s one (500)."""
+def model_env(provider: str, root_url: str) -> dict[str, str]:
+    """The API's settings for `provider` (openai or dashscope) with bench/model_server.py at `root_url`."""
+    if provider == "dashscope":
+        return {"LLM_PROVIDER": "dashscope", "DASHSCOPE_BASE_URL": f"{root_url}/api/v1", "DASHSCOPE_API_KEY": "bench"}
+    return {"LLM_PROVIDER": "openai", "OPENAI_BASE_URL": f"{root_url}/v1"}
+
+
+def real_protocol_model(
+    stack: BenchStack, provider: str = "openai", seconds: int = 10, slow_seconds: int = 15
+) -> dict[str, Any]:
+    """/run with LLM_PROVIDER=`provider` against a local endpoint speaking its real protocol
+    (bench/model_server.py): what the client costs the API per turn, with an instant model (32 connections) and a
+    1 s one (500)."""
     figures: dict[str, Any] = {}
-    with serving_model(stack) as base_url:
+    with serving_model(stack) as root_url:
         for label, model, connections, duration in (
             ("instant", "echo-0", 32, seconds),
             ("slow", "echo-1000", 500, slow_seconds),
         ):
             stack.worker("--concurrency=2")
-            api, url = stack.api(LLM_PROVIDER="openai", LLM_MODEL=model, OPENAI_BASE_URL=base_url)
+            api, url = stack.api(LLM_MODEL=model, **model_env(provider, root_url))
             try:
                 load = _load_run(stack, api, url, connections=connections, seconds=duration)
             finally:
@@ -207,10 +217,10 @@ def real_protocol_model(stack: BenchStack, seconds: int = 10, slow_seconds: int 
 
 @contextmanager
 def serving_model(stack: BenchStack) -> Iterator[str]:
-    """bench/model_server.py under uvicorn; its OPENAI_BASE_URL."""
+    """bench/model_server.py under uvicorn; its root URL (see model_env)."""
     server, url = _serve("bench.model_server:app", "model-server", {}, stack.log_dir)
     try:
-        yield f"{url}/v1"
+        yield url
     finally:
         server.stop()
 

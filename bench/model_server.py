@@ -1,4 +1,5 @@
-"""A model endpoint speaking OpenAI chat completions, for the real-protocol figure: it echoes the newest user message.
+"""A model endpoint for the real-protocol figures: it echoes the newest user message, in OpenAI's chat completions
+(`/v1/chat/completions`) or DashScope's native text generation (`/api/v1/services/aigc/text-generation/generation`).
 
 It answers after the number of milliseconds its model name ends with (`LLM_MODEL=echo-1000`: one second), so one
 server serves an instant and a slow model. It counts tokens as words, as a real endpoint reports usage.
@@ -51,4 +52,35 @@ async def complete(body: Completion) -> dict[str, Any]:
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         },
+    }
+
+
+class GenerationInput(BaseModel):
+    messages: list[Message]
+
+
+class Generation(BaseModel):
+    model: str
+    input: GenerationInput
+
+
+@app.post("/api/v1/services/aigc/text-generation/generation")
+async def generate(body: Generation) -> dict[str, Any]:
+    """The same echo in DashScope's native protocol (result_format="message")."""
+    delay = delay_seconds(body.model)
+    if delay:
+        await asyncio.sleep(delay)
+    messages = body.input.messages
+    question = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    answer = f"echo: {question}"
+    input_tokens = sum(len(m.content.split()) for m in messages)
+    output_tokens = len(answer.split())
+    return {
+        "output": {"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": answer}}]},
+        "usage": {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+        },
+        "request_id": "bench",
     }

@@ -1,12 +1,13 @@
-"""The real-protocol figure's model (bench/model_server.py) must answer convoflow's OpenAI provider like an endpoint."""
+"""The real-protocol figures' model (bench/model_server.py) must answer convoflow's providers like an endpoint."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import httpx
+import pytest
 
-from bench.api import serving_model
+from bench.api import model_env, serving_model
 from bench.harness import bench_stack, free_redis_db
 from bench.model_server import delay_seconds
 from tests.utils.processes import wait_until
@@ -16,14 +17,15 @@ def test_the_model_name_sets_the_delay() -> None:
     assert (delay_seconds("echo-1000"), delay_seconds("echo-0"), delay_seconds("gpt-4o-mini")) == (1.0, 0.0, 0.0)
 
 
-def test_the_api_answers_through_the_benchmark_model_and_stores_the_turn(tmp_path: Path) -> None:
+@pytest.mark.parametrize("provider", ["openai", "dashscope"])
+def test_the_api_answers_through_the_benchmark_model_and_stores_the_turn(tmp_path: Path, provider: str) -> None:
     with (
         free_redis_db() as redis_db,
         bench_stack("postgresql", tmp_path, redis_db) as stack,
-        serving_model(stack) as base_url,
+        serving_model(stack) as root_url,
     ):
         stack.worker("--concurrency=2")
-        _api, url = stack.api(LLM_PROVIDER="openai", LLM_MODEL="echo-0", OPENAI_BASE_URL=base_url)
+        _api, url = stack.api(LLM_MODEL="echo-0", **model_env(provider, root_url))
         engine = stack.engine()
         try:
             with httpx.Client(base_url=url, timeout=30) as client:  # stack.api() returns once the API answers

@@ -321,3 +321,13 @@ async def test_aclose_leaves_no_unclosed_session_behind(httpserver: HTTPServer) 
         loop.set_exception_handler(None)
 
     assert reported == []
+
+
+async def test_calls_go_through_the_proxy_the_environment_names(proxy: HTTPServer) -> None:
+    # model.invalid cannot resolve: only the proxy can take the request, addressed to the model's host.
+    proxy.expect_request(GENERATION, method="POST").respond_with_json(generation("Via the proxy."))
+    provider = provider_for(dashscope_settings(f"http://model.invalid{API_ROOT}", llm_max_retries=0))
+
+    assert await provider.complete([{"role": "user", "content": "hi"}]) == "Via the proxy."
+    [(request, _)] = proxy.log
+    assert request.headers["Host"] == "model.invalid"

@@ -247,3 +247,13 @@ async def test_unreachable_endpoint_raises_model_error_after_retries() -> None:
         await provider.complete([{"role": "user", "content": "hi"}])
 
     assert str(raised.value) == "could not connect to the model endpoint after 2 attempts"
+
+
+async def test_calls_go_through_the_proxy_the_environment_names(proxy: HTTPServer) -> None:
+    # model.invalid cannot resolve: only the proxy can take the request, addressed to the model's host.
+    proxy.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("Via the proxy."))
+    provider = provider_for(openai_settings("http://model.invalid/v1", llm_max_retries=0))
+
+    assert await provider.complete([{"role": "user", "content": "hi"}]) == "Via the proxy."
+    [(request, _)] = proxy.log
+    assert request.headers["Host"] == "model.invalid"

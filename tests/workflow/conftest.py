@@ -1,7 +1,11 @@
 """Shared fixtures of the workflow tests: async tests run on asyncio through the anyio plugin."""
 
+from collections.abc import AsyncIterator
+
 import pytest
 from pytest_httpserver import HTTPServer
+
+from tests.utils.providers import close_providers
 
 
 @pytest.fixture
@@ -16,3 +20,10 @@ def proxy(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> HTTPServer
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", f"http://{httpserver.host}:{httpserver.port}")
     return httpserver
+
+
+@pytest.fixture
+async def closing_providers() -> AsyncIterator[None]:
+    """Every provider the test built with tests.utils.providers.provider_for is closed when it ends."""
+    yield
+    await close_providers()

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from pytest_httpserver import HTTPServer
 
 from convoflow.config import Settings
-from convoflow.workflow import ConversationWorkflow, ModelError, ModelProvider, PriorTurn, build_provider
+from convoflow.workflow import ConversationWorkflow, ModelError, PriorTurn, build_provider
 from tests.utils.dashscope_server import (
     API_ROOT,
     GENERATION,
@@ -23,8 +23,9 @@ from tests.utils.dashscope_server import (
     sse_failing_after,
 )
 from tests.utils.model_server import sent_bodies
+from tests.utils.providers import provider_for
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("closing_providers")]
 
 API_KEY = "sk-dashscope-secret"
 MODEL = "qwen-test"
@@ -44,23 +45,6 @@ def dashscope_settings(api_root: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
-
-
-_open: list[ModelProvider] = []
-
-
-def provider_for(settings: Settings) -> ModelProvider:
-    """build_provider, closed again when the test ends (the SDK's aiohttp session must not outlive its loop)."""
-    provider = build_provider(settings)
-    _open.append(provider)
-    return provider
-
-
-@pytest.fixture(autouse=True)
-async def _close_providers() -> AsyncIterator[None]:
-    yield
-    while _open:
-        await _open.pop().aclose()
 
 
 def tokens(kind: str) -> float:

@@ -11,11 +11,12 @@ from openai.types.chat import ChatCompletionMessageParam
 from pytest_httpserver import HTTPServer
 
 from convoflow.config import Settings
-from convoflow.workflow import ConversationWorkflow, ModelError, ModelProvider, PriorTurn, build_provider
+from convoflow.workflow import ConversationWorkflow, ModelError, PriorTurn
 from convoflow.workflow.providers.base import ChatMessage
 from tests.utils.model_server import COMPLETIONS, completion, sent_bodies, sse
+from tests.utils.providers import provider_for
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("closing_providers")]
 
 API_KEY = "sk-test-secret"
 
@@ -34,23 +35,6 @@ def openai_settings(base_url: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
-
-
-_open: list[ModelProvider] = []
-
-
-def provider_for(settings: Settings) -> ModelProvider:
-    """build_provider, closed again when the test ends (the client's aiohttp session must not outlive its loop)."""
-    provider = build_provider(settings)
-    _open.append(provider)
-    return provider
-
-
-@pytest.fixture(autouse=True)
-async def _close_providers() -> AsyncIterator[None]:
-    yield
-    while _open:
-        await _open.pop().aclose()
 
 
 async def test_run_sends_system_prompt_prior_turns_in_order_and_new_input(

@@ -5,6 +5,7 @@ import gc
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -315,3 +316,18 @@ async def test_calls_go_through_the_proxy_the_environment_names(proxy: HTTPServe
     assert await provider.complete([{"role": "user", "content": "hi"}]) == "Via the proxy."
     [(request, _)] = proxy.log
     assert request.headers["Host"] == "model.invalid"
+
+
+async def test_a_model_behind_a_private_ca_is_refused_until_ssl_cert_file_names_the_ca(
+    private_ca_server: tuple[HTTPServer, Path], trust: Callable[[Path | None], None]
+) -> None:
+    server, ca = private_ca_server
+    server.expect_request(GENERATION, method="POST").respond_with_json(generation("Trusted."))
+    settings = dashscope_settings(server.url_for(API_ROOT), llm_max_retries=0)
+
+    trust(None)
+    with pytest.raises(ModelError, match="could not connect"):
+        await provider_for(settings).complete([{"role": "user", "content": "hi"}])
+    trust(ca)
+    assert await provider_for(settings).complete([{"role": "user", "content": "hi"}]) == "Trusted."
+    assert len(server.log) == 1

@@ -2,7 +2,8 @@
 
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any, cast
 
 import openai
@@ -241,3 +242,18 @@ async def test_calls_go_through_the_proxy_the_environment_names(proxy: HTTPServe
     assert await provider.complete([{"role": "user", "content": "hi"}]) == "Via the proxy."
     [(request, _)] = proxy.log
     assert request.headers["Host"] == "model.invalid"
+
+
+async def test_a_model_behind_a_private_ca_is_refused_until_ssl_cert_file_names_the_ca(
+    private_ca_server: tuple[HTTPServer, Path], trust: Callable[[Path | None], None]
+) -> None:
+    server, ca = private_ca_server
+    server.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("Trusted."))
+    settings = openai_settings(server.url_for("/v1"), llm_max_retries=0)
+
+    trust(None)
+    with pytest.raises(ModelError, match="could not connect"):
+        await provider_for(settings).complete([{"role": "user", "content": "hi"}])
+    trust(ca)
+    assert await provider_for(settings).complete([{"role": "user", "content": "hi"}]) == "Trusted."
+    assert len(server.log) == 1

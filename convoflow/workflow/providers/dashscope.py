@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncGenerator, AsyncIterator
+from functools import cache
 from typing import Any, cast
 
 import aiohttp
+import certifi
 from dashscope.aigc.generation import AioGeneration
-from dashscope.api_entities.aio_session import get_ssl_context
 from dashscope.api_entities.dashscope_response import GenerationResponse, Message
 
 from convoflow.config import Settings
@@ -56,6 +58,15 @@ def _checked_content(response: GenerationResponse) -> str:
     return str(choices[0].message.content or "") if choices and choices[0].message else ""
 
 
+@cache
+def trusted_cas() -> ssl.SSLContext:
+    """certifi's CAs, which the SDK trusts, and the system's, or those SSL_CERT_FILE / SSL_CERT_DIR name (OpenSSL
+    reads them itself): a private CA or a TLS-inspecting proxy is trusted as by the OpenAI client (httpx)."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    context.set_default_verify_paths()
+    return context
+
+
 class DashScopeProvider:
     """Chat generation with result_format="message"; retries are ours (tenacity)."""
 
@@ -81,10 +92,10 @@ class DashScopeProvider:
         self._session: aiohttp.ClientSession | None = None
 
     def _pool(self) -> aiohttp.ClientSession:
-        """This provider's connections, opened on first use in the event loop that uses it (as the SDK's are:
-        certifi's CA bundle, proxies from the environment)."""
+        """This provider's connections, opened on first use in the event loop that uses it (proxies from the
+        environment, as the SDK's)."""
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=get_ssl_context())
+            connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=trusted_cas())
             self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
         return self._session
 

@@ -44,7 +44,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ModelError)
     async def _model_error(_: Request, exc: ModelError) -> JSONResponse:
-        logger.warning("model call failed: %s", exc)
+        logger.warning("model call failed: %s", exc.log_text)
         return JSONResponse(
             error_body("model_unavailable", f"the language model did not answer: {exc}", provider=exc.provider),
             status_code=502,

@@ -73,7 +73,7 @@ async def stream_turn(
         )
     except ModelError as exc:
         settled = True
-        logger.warning("model stream failed: %s", exc)
+        logger.warning("model stream failed: %s", exc.log_text)
         yield _error("model_unavailable", f"the language model did not answer: {exc}", provider=exc.provider)
     except ServiceError as exc:
         settled = True

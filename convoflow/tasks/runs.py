@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -11,6 +12,8 @@ from celery.exceptions import Ignore
 from convoflow.config import get_settings
 from convoflow.tasks import names
 from convoflow.worker.queues import WORKFLOW_QUEUE
+
+logger = logging.getLogger(__name__)
 
 
 class RunFailed(Exception):
@@ -57,4 +60,5 @@ def run_workflow_task(
         self.backend.mark_as_revoked(run.run_id, reason="cancelled by the client", request=self.request)
         raise Ignore() from None
     except ModelError as exc:
+        logger.warning("run %s: model call failed: %s", run.run_id, exc.log_text)
         raise RunFailed(f"the language model did not answer: {exc}") from None

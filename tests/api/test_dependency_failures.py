@@ -143,7 +143,9 @@ def test_a_failing_model_gives_502_and_saves_nothing(
     assert queued == []
 
 
-def test_an_unreachable_model_gives_502(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> None:
+def test_an_unreachable_model_gives_502_and_the_log_says_why(
+    sqlite_url: str, redis_target: RedisTarget, log_dir: Path
+) -> None:
     stack = make_stack(
         "no-model",
         redis_target,
@@ -155,11 +157,16 @@ def test_an_unreachable_model_gives_502(sqlite_url: str, redis_target: RedisTarg
         LLM_RETRY_MIN_SECONDS="0.01",
         LLM_RETRY_MAX_SECONDS="0.02",
     )
-    stack.start_api()
+    api = stack.start_api()
     try:
         with stack.http() as client:
             response = client.post("/run", json={"user_input": "hello"})
     finally:
         stack.stop()
     assert response.status_code == 502
-    assert response.json()["error"] == "model_unavailable"
+    body = response.json()
+    assert body["error"] == "model_unavailable"
+    # The client is told what failed; only the operators' log says why underneath.
+    failure = "could not connect to the model endpoint after 2 attempts"
+    assert body["message"] == f"the language model did not answer: {failure}"
+    assert f"model call failed: {failure} (ConnectionRefusedError: [Errno 111] Connect call failed" in api.log()

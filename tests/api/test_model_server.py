@@ -156,6 +156,9 @@ def test_a_background_run_fails_with_the_models_error(failing_model: HTTPServer,
     assert status["result"] is None
     assert "the language model did not answer: model endpoint returned HTTP 500 after 3 attempts" in status["error"]
     assert API_KEY not in status["error"]
+    worker_log = next(process for process in model_stack.processes if process.name.endswith("worker")).log()
+    failure = "model call failed: model endpoint returned HTTP 500 after 3 attempts"
+    assert f"run {queued['task_id']}: {failure}" in worker_log
     assert history(model_stack, session_id=session)["count"] == 0
 
 

@@ -210,6 +210,7 @@ async def test_a_model_that_never_answers_is_retried_and_then_reported_as_timed_
             await provider.complete([{"role": "user", "content": "hi"}])
 
     assert str(raised.value) == "model endpoint timed out after 2 attempts"
+    assert raised.value.detail == ""
 
 
 async def test_unreachable_endpoint_raises_model_error_after_retries() -> None:
@@ -223,6 +224,8 @@ async def test_unreachable_endpoint_raises_model_error_after_retries() -> None:
         await provider.complete([{"role": "user", "content": "hi"}])
 
     assert str(raised.value) == "could not connect to the model endpoint after 2 attempts"
+    # What failed underneath, for the operators' log (the client sees only the message above).
+    assert raised.value.detail.startswith("ConnectionRefusedError: [Errno 111] Connect call failed")
 
 
 @asynccontextmanager
@@ -326,8 +329,9 @@ async def test_a_model_behind_a_private_ca_is_refused_until_ssl_cert_file_names_
     settings = dashscope_settings(server.url_for(API_ROOT), llm_max_retries=0)
 
     trust(None)
-    with pytest.raises(ModelError, match="could not connect"):
+    with pytest.raises(ModelError, match="could not connect") as refused:
         await provider_for(settings).complete([{"role": "user", "content": "hi"}])
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.value.detail
     trust(ca)
     assert await provider_for(settings).complete([{"role": "user", "content": "hi"}]) == "Trusted."
     assert len(server.log) == 1

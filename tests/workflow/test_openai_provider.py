@@ -197,6 +197,7 @@ async def test_401_raises_model_error_without_retrying(httpserver: HTTPServer) -
 
     assert str(raised.value) == "model endpoint returned HTTP 401"
     assert API_KEY not in str(raised.value)
+    assert raised.value.detail == ""
     assert len(httpserver.log) == 1
 
 
@@ -232,6 +233,8 @@ async def test_unreachable_endpoint_raises_model_error_after_retries() -> None:
         await provider.complete([{"role": "user", "content": "hi"}])
 
     assert str(raised.value) == "could not connect to the model endpoint after 2 attempts"
+    # What failed underneath, for the operators' log (the client sees only the message above).
+    assert raised.value.detail.startswith("ConnectionRefusedError: [Errno 111] Connect call failed")
 
 
 async def test_calls_go_through_the_proxy_the_environment_names(proxy: HTTPServer) -> None:
@@ -252,8 +255,9 @@ async def test_a_model_behind_a_private_ca_is_refused_until_ssl_cert_file_names_
     settings = openai_settings(server.url_for("/v1"), llm_max_retries=0)
 
     trust(None)
-    with pytest.raises(ModelError, match="could not connect"):
+    with pytest.raises(ModelError, match="could not connect") as refused:
         await provider_for(settings).complete([{"role": "user", "content": "hi"}])
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.value.detail
     trust(ca)
     assert await provider_for(settings).complete([{"role": "user", "content": "hi"}]) == "Trusted."
     assert len(server.log) == 1

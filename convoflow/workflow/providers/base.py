@@ -20,13 +20,37 @@ class ChatMessage(TypedDict):
 
 
 class ModelError(Exception):
-    """The model could not answer (after retries). str(e) is a short, safe message (no secrets, no user text)."""
+    """The model could not answer (after retries). str(e) is a short, safe message (no secrets, no user text) that
+    clients are shown; `detail` says what failed underneath a connection failure, for the operators' log."""
 
     provider: str
+    detail: str
 
-    def __init__(self, message: str, *, provider: str) -> None:
+    def __init__(self, message: str, *, provider: str, detail: str = "") -> None:
         super().__init__(message)
         self.provider = provider
+        self.detail = detail
+
+    @property
+    def log_text(self) -> str:
+        """The message, with the detail when there is one: what a log line about this failure says."""
+        return f"{self} ({self.detail})" if self.detail else str(self)
+
+
+def connection_detail(error: BaseException) -> str:
+    """The innermost OS-level error under `error` (a refused connection, a name that does not resolve, a TLS
+    certificate that is not trusted), as `Type: message`; "" when there is none. These carry addresses and reasons,
+    never user text, so they may be logged."""
+    found = ""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and not isinstance(current, TimeoutError):
+            message = str(current)
+            found = f"{type(current).__name__}: {message}" if message else type(current).__name__
+        current = current.__cause__ or current.__context__
+    return found
 
 
 class ModelProvider(Protocol):
@@ -89,7 +113,7 @@ async def call_with_retries(
     except ModelError:
         raise
     except Exception as error:
-        raise ModelError(describe(error, attempts), provider=provider) from error
+        raise ModelError(describe(error, attempts), provider=provider, detail=connection_detail(error)) from error
 
 
 class RetryPolicy:
@@ -142,7 +166,8 @@ class RetryPolicy:
             async for delta in deltas:
                 yield delta
         except self._stream_errors as error:
-            raise ModelError(self._describe(error, 1) + " mid-stream", provider=self._provider) from error
+            message = self._describe(error, 1) + " mid-stream"
+            raise ModelError(message, provider=self._provider, detail=connection_detail(error)) from error
         finally:
             await deltas.aclose()
 

@@ -14,6 +14,7 @@ from tests.conftest import make_stack
 from tests.utils.conversations import history, stream, wait_for_state, wait_until_persisted
 from tests.utils.model_protocols import API_KEY, PROTOCOLS, ModelProtocol
 from tests.utils.model_server import sent_bodies
+from tests.utils.ops import scrape, value
 from tests.utils.services import RedisTarget
 from tests.utils.stack import Stack, running
 
@@ -78,6 +79,9 @@ def test_stream_relays_the_models_chunks_as_tokens_and_saves_the_answer(
         protocol.stream("Hel", "lo ", "world."), content_type="text/event-stream"
     )
     session = f"stream-{uuid.uuid4()}"
+    tokens = {"name": "convoflow_model_tokens_total", "provider": protocol.provider, "model": "test-model"}
+    counted = {"kind": "completion", "counted_by": protocol.stream_tokens_counted_by}
+    before = value(scrape(f"{model_stack.api_url}/metrics"), **tokens, **counted)
     with model_stack.http() as client:
         events = stream(client, {"user_input": "greet me", "session_id": session})
 
@@ -88,6 +92,7 @@ def test_stream_relays_the_models_chunks_as_tokens_and_saves_the_answer(
     assert protocol.messages_of(body)[-1] == {"role": "user", "content": "greet me"}
     [turn] = wait_until_persisted(model_stack, session, 1)
     assert turn["ai_response"] == "Hello world."
+    assert value(scrape(f"{model_stack.api_url}/metrics"), **tokens, **counted) > before
 
 
 def test_run_retries_after_a_5xx_and_answers(

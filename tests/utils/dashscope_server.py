@@ -37,10 +37,21 @@ def _event(number: int, name: str, status: int, data: dict[str, Any]) -> str:
     return f"id:{number}\nevent:{name}\n:HTTP_STATUS/{status}\ndata:{json.dumps(data)}\n\n"
 
 
-def sse(*pieces: str) -> str:
-    """An incremental stream: one result event per piece, the last one finished."""
+def sse(*pieces: str, input_tokens: int = 5) -> str:
+    """An incremental stream: one result event per piece, the last one finished; each event's usage counts the
+    answer so far (one token per piece), as DashScope's do."""
     return "".join(
-        _event(number, "result", 200, generation(piece, finish="stop" if number == len(pieces) else "null"))
+        _event(
+            number,
+            "result",
+            200,
+            generation(
+                piece,
+                input_tokens=input_tokens,
+                output_tokens=number,
+                finish="stop" if number == len(pieces) else "null",
+            ),
+        )
         for number, piece in enumerate(pieces, start=1)
     )
 

@@ -29,6 +29,7 @@ class ModelProtocol:
     echo: Callable[[Request], Response]  # answers `echo: <the newest user message>`
     messages_of: Callable[[dict[str, Any]], list[dict[str, str]]]
     streamed: Callable[[dict[str, Any]], bool]
+    stream_tokens_counted_by: str  # the convoflow_model_tokens_total label a streamed answer's tokens get
 
     def env(self, server: HTTPServer) -> dict[str, str]:
         return {
@@ -53,6 +54,7 @@ OPENAI = ModelProtocol(
     echo=model_server.echo_last_user_message,
     messages_of=lambda body: body["messages"],
     streamed=lambda body: body.get("stream") is True,
+    stream_tokens_counted_by="words",  # chat-completion streams carry no usage unless asked for
 )
 
 DASHSCOPE = ModelProtocol(
@@ -67,6 +69,7 @@ DASHSCOPE = ModelProtocol(
     echo=dashscope_server.echo_last_user_message,
     messages_of=lambda body: body["input"]["messages"],
     streamed=lambda body: body["parameters"].get("incremental_output") is True,
+    stream_tokens_counted_by="usage",
 )
 
 PROTOCOLS = (OPENAI, DASHSCOPE)

@@ -92,13 +92,16 @@ async def test_complete_returns_the_answer_and_counts_the_tokens_the_api_reports
 
 async def test_stream_asks_for_incremental_events_and_yields_each_delta(httpserver: HTTPServer) -> None:
     httpserver.expect_request(GENERATION, method="POST").respond_with_data(
-        sse("Hel", "lo ", "world."), content_type="text/event-stream"
+        sse("Hel", "lo ", "world.", input_tokens=9), content_type="text/event-stream"
     )
     provider = provider_for(dashscope_settings(httpserver.url_for(API_ROOT)))
+    prompt, completion = tokens("prompt"), tokens("completion")
 
     deltas = [delta async for delta in provider.stream([{"role": "user", "content": "hi"}])]
 
     assert deltas == ["Hel", "lo ", "world."]
+    # The last event's usage covers the whole answer.
+    assert (tokens("prompt") - prompt, tokens("completion") - completion) == (9, 3)
     [body] = sent_bodies(httpserver)
     assert body["parameters"] == {"result_format": "message", "incremental_output": True}
     assert body["input"]["messages"] == [{"role": "user", "content": "hi"}]

@@ -113,8 +113,7 @@ class DashScopeProvider:
                 ),
             )
             answer = _checked_content(response)
-            if response.usage:
-                report_usage(int(response.usage.input_tokens or 0), int(response.usage.output_tokens or 0))
+            _report(response)
             return answer
 
         return await self._retries.complete(generate)
@@ -135,10 +134,17 @@ class DashScopeProvider:
         chunks = cast(AsyncGenerator[GenerationResponse, None], responses)
         try:
             async for chunk in chunks:
-                if delta := _checked_content(chunk):
+                delta = _checked_content(chunk)
+                _report(chunk)  # each event's usage counts the whole answer so far
+                if delta:
                     yield delta
         finally:
             await chunks.aclose()
+
+
+def _report(response: GenerationResponse) -> None:
+    if response.usage:
+        report_usage(int(response.usage.input_tokens or 0), int(response.usage.output_tokens or 0))
 
 
 def _to_dashscope(messages: list[ChatMessage]) -> list[Message]:

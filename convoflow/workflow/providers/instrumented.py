@@ -16,15 +16,15 @@ def _words(text: str) -> int:
 
 class InstrumentedProvider:
     """Behaves exactly like the provider it wraps; tokens are the provider's figures when it reports them,
-    else words counted in the messages and the answer (the offline model, streams)."""
+    else words counted in the messages and the answer (the offline model, OpenAI-compatible streams)."""
 
     def __init__(self, inner: ModelProvider) -> None:
         self.inner = inner
         self.name = inner.name
         self.model = inner.model
 
-    def _count_tokens(self, messages: list[ChatMessage], answer: str, mode: str) -> None:
-        usage = reported_usage() if mode == "complete" else None
+    def _count_tokens(self, messages: list[ChatMessage], answer: str) -> None:
+        usage = reported_usage()
         if usage is not None:
             prompt, completion, counted_by = usage.prompt_tokens, usage.completion_tokens, "usage"
         else:
@@ -47,12 +47,13 @@ class InstrumentedProvider:
             raise
         finally:
             metrics.model_request_duration.labels(**labels).observe(time.perf_counter() - began)
-        self._count_tokens(messages, answer, "complete")
+        self._count_tokens(messages, answer)
         return answer
 
     async def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
         labels = {"provider": self.name, "model": self.model, "mode": "stream"}
         pieces: list[str] = []
+        clear_usage()
         began = time.perf_counter()
         try:
             async for delta in self.inner.stream(messages):
@@ -63,4 +64,4 @@ class InstrumentedProvider:
             raise
         finally:
             metrics.model_request_duration.labels(**labels).observe(time.perf_counter() - began)
-        self._count_tokens(messages, "".join(pieces), "stream")
+        self._count_tokens(messages, "".join(pieces))

@@ -152,6 +152,7 @@ async def test_an_error_event_mid_stream_ends_it_with_model_error_and_no_second_
     assert received == ["Half an "]
     # The SDK reads no status from an error event and reports 400.
     assert str(raised.value) == "model endpoint returned HTTP 400 mid-stream"
+    assert raised.value.detail == "code InternalError"
     assert raised.value.provider == "dashscope"
     assert len(httpserver.log) == 1
 
@@ -180,6 +181,7 @@ async def test_a_client_error_raises_model_error_without_retrying(httpserver: HT
 
     assert str(raised.value) == f"model endpoint returned HTTP {status}"
     assert API_KEY not in str(raised.value)
+    assert raised.value.detail == "code InvalidApiKey"
     assert len(httpserver.log) == 1
 
 

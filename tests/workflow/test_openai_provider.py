@@ -201,6 +201,27 @@ async def test_401_raises_model_error_without_retrying(httpserver: HTTPServer) -
     assert len(httpserver.log) == 1
 
 
+@pytest.mark.parametrize(
+    ("code", "detail"),
+    [("insufficient_quota", "code insufficient_quota"), ("your question 'my secret' was refused", "")],
+)
+async def test_an_error_code_is_the_detail_for_the_log_and_free_text_never_is(
+    httpserver: HTTPServer, code: str, detail: str
+) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(
+        {"error": {"message": "You exceeded your current quota.", "type": "insufficient_quota", "code": code}},
+        status=429,
+    )
+    provider = provider_for(openai_settings(httpserver.url_for("/v1"), llm_max_retries=0))
+
+    with pytest.raises(ModelError) as raised:
+        await provider.complete([{"role": "user", "content": "hi"}])
+
+    assert str(raised.value) == "model endpoint returned HTTP 429"
+    assert raised.value.detail == detail
+    assert raised.value.log_text == "model endpoint returned HTTP 429" + (f" ({detail})" if detail else "")
+
+
 async def test_stream_401_raises_model_error_without_retrying(
     httpserver: HTTPServer,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Literal, Protocol, TypedDict, TypeVar
 
@@ -73,6 +74,17 @@ def last_user_input(messages: list[ChatMessage]) -> str:
     return next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
 
 
+# What an API's machine-readable error code looks like (insufficient_quota, Throttling.RateQuota, ...).
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def code_detail(code: object) -> str:
+    """`code <code>` for an API's error code, which tells apart what one status covers (a 429 for a spent quota
+    from one for too many requests, a 400 for moderated content); "" for anything else, never free text."""
+    text = "" if code is None else str(code)
+    return f"code {text}" if _ERROR_CODE.fullmatch(text) else ""
+
+
 def attempts_suffix(attempts: int) -> str:
     """The ' after N attempts' tail of an error message; empty when there was no retry."""
     return f" after {attempts} attempts" if attempts > 1 else ""
@@ -85,10 +97,12 @@ async def call_with_retries(
     is_retryable: Callable[[BaseException], bool],
     describe: Callable[[BaseException, int], str],
     provider: str,
+    detail: Callable[[BaseException], str] = connection_detail,
 ) -> T:
     """Await `call`, retrying transient failures with exponential backoff; any failure ends as ModelError.
 
-    `describe(error, attempts)` turns the last error into the ModelError's safe message.
+    `describe(error, attempts)` turns the last error into the ModelError's safe message, `detail(error)` into its
+    detail for the log.
     """
     attempts = 0
 
@@ -113,14 +127,14 @@ async def call_with_retries(
     except ModelError:
         raise
     except Exception as error:
-        raise ModelError(describe(error, attempts), provider=provider, detail=connection_detail(error)) from error
+        raise ModelError(describe(error, attempts), provider=provider, detail=detail(error)) from error
 
 
 class RetryPolicy:
     """One provider's way of retrying: its whole answers, and its streams until the first delta.
 
-    `is_retryable`, `describe` and `provider` are as for call_with_retries; `stream_errors` are the errors
-    that may end a stream after its first delta, which become a ModelError without another try.
+    `is_retryable`, `describe`, `provider` and `detail` are as for call_with_retries; `stream_errors` are the
+    errors that may end a stream after its first delta, which become a ModelError without another try.
     """
 
     def __init__(
@@ -131,12 +145,14 @@ class RetryPolicy:
         describe: Callable[[BaseException, int], str],
         provider: str,
         stream_errors: tuple[type[BaseException], ...],
+        detail: Callable[[BaseException], str] = connection_detail,
     ) -> None:
         self._settings = settings
         self._is_retryable = is_retryable
         self._describe = describe
         self._provider = provider
         self._stream_errors = stream_errors
+        self._detail = detail
 
     async def complete(self, call: Callable[[], Awaitable[str]]) -> str:
         """The answer `call` gives, with retries; an empty answer is a ModelError."""
@@ -167,7 +183,7 @@ class RetryPolicy:
                 yield delta
         except self._stream_errors as error:
             message = self._describe(error, 1) + " mid-stream"
-            raise ModelError(message, provider=self._provider, detail=connection_detail(error)) from error
+            raise ModelError(message, provider=self._provider, detail=self._detail(error)) from error
         finally:
             await deltas.aclose()
 
@@ -178,4 +194,5 @@ class RetryPolicy:
             is_retryable=self._is_retryable,
             describe=self._describe,
             provider=self._provider,
+            detail=self._detail,
         )

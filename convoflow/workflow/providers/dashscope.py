@@ -13,7 +13,13 @@ from dashscope.aigc.generation import AioGeneration
 from dashscope.api_entities.dashscope_response import GenerationResponse, Message
 
 from convoflow.config import Settings
-from convoflow.workflow.providers.base import ChatMessage, RetryPolicy, attempts_suffix
+from convoflow.workflow.providers.base import (
+    ChatMessage,
+    RetryPolicy,
+    attempts_suffix,
+    code_detail,
+    connection_detail,
+)
 from convoflow.workflow.providers.usage import report_usage
 
 # Model calls one provider keeps in flight at once, as many as the OpenAI client's pool allows. The SDK's own
@@ -50,6 +56,14 @@ def describe(error: BaseException, attempts: int) -> str:
     return reason + attempts_suffix(attempts)
 
 
+def detail(error: BaseException) -> str:
+    """For the log: the error code of an error response (Arrearage, DataInspectionFailed, ...), else what failed
+    under a connection failure."""
+    if isinstance(error, DashScopeStatusError):
+        return code_detail(error.code)
+    return connection_detail(error)
+
+
 def _checked_content(response: GenerationResponse) -> str:
     """The text of a (possibly partial) response; raises DashScopeStatusError for an error response."""
     if response.status_code != 200:
@@ -80,6 +94,7 @@ class DashScopeProvider:
             describe=describe,
             provider=self.name,
             stream_errors=(DashScopeStatusError, aiohttp.ClientError, TimeoutError),
+            detail=detail,
         )
         self._options: dict[str, Any] = {
             "api_key": settings.dashscope_api_key,

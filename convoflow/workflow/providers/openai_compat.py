@@ -9,7 +9,13 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from convoflow.config import Settings
-from convoflow.workflow.providers.base import ChatMessage, RetryPolicy, attempts_suffix
+from convoflow.workflow.providers.base import (
+    ChatMessage,
+    RetryPolicy,
+    attempts_suffix,
+    code_detail,
+    connection_detail,
+)
 from convoflow.workflow.providers.usage import report_usage
 
 
@@ -33,6 +39,14 @@ def describe(error: BaseException, attempts: int) -> str:
     else:
         reason = f"model call failed ({type(error).__name__})"
     return reason + attempts_suffix(attempts)
+
+
+def detail(error: BaseException) -> str:
+    """For the log: the error code of an error response (insufficient_quota, model_not_found, ...), else what
+    failed under a connection failure."""
+    if isinstance(error, openai.APIStatusError):
+        return code_detail(error.code)
+    return connection_detail(error)
 
 
 def _refused(error: BaseException) -> bool:
@@ -81,6 +95,7 @@ class OpenAICompatProvider:
             describe=describe,
             provider=self.name,
             stream_errors=(openai.OpenAIError,),
+            detail=detail,
         )
         self._client = openai.AsyncOpenAI(
             base_url=settings.openai_base_url,

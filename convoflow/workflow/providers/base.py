@@ -22,7 +22,8 @@ class ChatMessage(TypedDict):
 
 class ModelError(Exception):
     """The model could not answer (after retries). str(e) is a short, safe message (no secrets, no user text) that
-    clients are shown; `detail` says what failed underneath a connection failure, for the operators' log."""
+    clients are shown; `detail`, for the operators' log, is the endpoint's error code or what failed underneath a
+    connection failure."""
 
     provider: str
     detail: str

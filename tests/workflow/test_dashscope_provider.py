@@ -340,3 +340,29 @@ async def test_a_model_behind_a_private_ca_is_refused_until_ssl_cert_file_names_
     trust(ca)
     assert await provider_for(settings).complete([{"role": "user", "content": "hi"}]) == "Trusted."
     assert len(server.log) == 1
+
+
+async def test_a_429_asking_for_a_longer_pause_than_llm_retry_max_seconds_is_not_retried(
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_request(GENERATION, method="POST").respond_with_json(
+        failure("Throttling.RateQuota", "Requests rate limit exceeded"), status=429, headers={"Retry-After": "30"}
+    )
+    provider = provider_for(dashscope_settings(httpserver.url_for(API_ROOT)))  # pauses of at most 0.05 s
+
+    with pytest.raises(ModelError) as raised:
+        await provider.complete([{"role": "user", "content": "hi"}])
+
+    assert raised.value.log_text == "model endpoint returned HTTP 429 (code Throttling.RateQuota)"
+    assert len(httpserver.log) == 1
+
+
+async def test_a_429_asking_for_a_short_pause_is_retried(httpserver: HTTPServer) -> None:
+    httpserver.expect_oneshot_request(GENERATION, method="POST").respond_with_json(
+        failure("Throttling", "slow down"), status=429, headers={"Retry-After": "0.01"}
+    )
+    httpserver.expect_request(GENERATION, method="POST").respond_with_json(generation("After the pause."))
+    provider = provider_for(dashscope_settings(httpserver.url_for(API_ROOT)))
+
+    assert await provider.complete([{"role": "user", "content": "hi"}]) == "After the pause."
+    assert len(httpserver.log) == 2

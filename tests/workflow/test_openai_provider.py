@@ -282,3 +282,31 @@ async def test_a_model_behind_a_private_ca_is_refused_until_ssl_cert_file_names_
     trust(ca)
     assert await provider_for(settings).complete([{"role": "user", "content": "hi"}]) == "Trusted."
     assert len(server.log) == 1
+
+
+async def test_a_429_asking_for_a_longer_pause_than_llm_retry_max_seconds_is_not_retried(
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(
+        {"error": {"message": "Rate limit reached.", "type": "requests", "code": "rate_limit_exceeded"}},
+        status=429,
+        headers={"retry-after-ms": "30000"},
+    )
+    provider = provider_for(openai_settings(httpserver.url_for("/v1")))  # pauses of at most 0.05 s
+
+    with pytest.raises(ModelError) as raised:
+        await provider.complete([{"role": "user", "content": "hi"}])
+
+    assert raised.value.log_text == "model endpoint returned HTTP 429 (code rate_limit_exceeded)"
+    assert len(httpserver.log) == 1
+
+
+async def test_a_429_asking_for_a_short_pause_is_retried(httpserver: HTTPServer) -> None:
+    httpserver.expect_oneshot_request(COMPLETIONS, method="POST").respond_with_json(
+        {"error": {"message": "Rate limit reached."}}, status=429, headers={"retry-after": "0.01"}
+    )
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("After the pause."))
+    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
+
+    assert await provider.complete([{"role": "user", "content": "hi"}]) == "After the pause."
+    assert len(httpserver.log) == 2

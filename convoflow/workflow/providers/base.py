@@ -6,9 +6,10 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Literal, Protocol, TypedDict, TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from convoflow.config import Settings
+from convoflow.workflow.providers.backoff import AskedPause, Backoff, nothing_asked
 
 T = TypeVar("T")
 
@@ -99,11 +100,12 @@ async def call_with_retries(
     describe: Callable[[BaseException, int], str],
     provider: str,
     detail: Callable[[BaseException], str] = connection_detail,
+    asked_pause: AskedPause = nothing_asked,
 ) -> T:
-    """Await `call`, retrying transient failures with exponential backoff; any failure ends as ModelError.
+    """Await `call`, retrying transient failures with backoff (see Backoff); any failure ends as ModelError.
 
     `describe(error, attempts)` turns the last error into the ModelError's safe message, `detail(error)` into its
-    detail for the log.
+    detail for the log; `asked_pause(error)` is the pause an error response asks for (Retry-After), if any.
     """
     attempts = 0
 
@@ -112,15 +114,11 @@ async def call_with_retries(
         attempts += 1
         return await call()
 
+    backoff = Backoff(settings, asked_pause)
     retrying = AsyncRetrying(
-        retry=retry_if_exception(is_retryable),
+        retry=retry_if_exception(lambda error: is_retryable(error) and backoff.allows(error)),
         stop=stop_after_attempt(settings.llm_max_retries + 1),
-        wait=wait_exponential_jitter(
-            multiplier=settings.llm_retry_min_seconds,
-            min=settings.llm_retry_min_seconds,
-            max=settings.llm_retry_max_seconds,
-            jitter=settings.llm_retry_min_seconds,
-        ),
+        wait=backoff.pause,
         reraise=True,
     )
     try:
@@ -134,8 +132,9 @@ async def call_with_retries(
 class RetryPolicy:
     """One provider's way of retrying: its whole answers, and its streams until the first delta.
 
-    `is_retryable`, `describe`, `provider` and `detail` are as for call_with_retries; `stream_errors` are the
-    errors that may end a stream after its first delta, which become a ModelError without another try.
+    `is_retryable`, `describe`, `provider`, `detail` and `asked_pause` are as for call_with_retries;
+    `stream_errors` are the errors that may end a stream after its first delta, which become a ModelError without
+    another try.
     """
 
     def __init__(
@@ -147,6 +146,7 @@ class RetryPolicy:
         provider: str,
         stream_errors: tuple[type[BaseException], ...],
         detail: Callable[[BaseException], str] = connection_detail,
+        asked_pause: AskedPause = nothing_asked,
     ) -> None:
         self._settings = settings
         self._is_retryable = is_retryable
@@ -154,6 +154,7 @@ class RetryPolicy:
         self._provider = provider
         self._stream_errors = stream_errors
         self._detail = detail
+        self._asked_pause = asked_pause
 
     async def complete(self, call: Callable[[], Awaitable[str]]) -> str:
         """The answer `call` gives, with retries; an empty answer is a ModelError."""
@@ -196,4 +197,5 @@ class RetryPolicy:
             describe=self._describe,
             provider=self._provider,
             detail=self._detail,
+            asked_pause=self._asked_pause,
         )

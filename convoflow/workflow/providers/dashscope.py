@@ -13,6 +13,7 @@ from dashscope.aigc.generation import AioGeneration
 from dashscope.api_entities.dashscope_response import GenerationResponse, Message
 
 from convoflow.config import Settings
+from convoflow.workflow.providers.backoff import retry_after_seconds
 from convoflow.workflow.providers.base import (
     ChatMessage,
     RetryPolicy,
@@ -28,12 +29,16 @@ MAX_CONNECTIONS = 1000
 
 
 class DashScopeStatusError(Exception):
-    """DashScope answered with a non-200 status; the SDK returns these instead of raising them."""
+    """DashScope answered with a non-200 status; the SDK returns these instead of raising them.
 
-    def __init__(self, status_code: int, code: str) -> None:
+    `retry_after` is the pause the response asked for (its Retry-After header), if any.
+    """
+
+    def __init__(self, status_code: int, code: str, retry_after: float | None = None) -> None:
         super().__init__(f"HTTP {status_code} ({code})")
         self.status_code = status_code
         self.code = code
+        self.retry_after = retry_after
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -64,10 +69,15 @@ def detail(error: BaseException) -> str:
     return connection_detail(error)
 
 
+def asked_pause(error: BaseException) -> float | None:
+    return error.retry_after if isinstance(error, DashScopeStatusError) else None
+
+
 def _checked_content(response: GenerationResponse) -> str:
     """The text of a (possibly partial) response; raises DashScopeStatusError for an error response."""
     if response.status_code != 200:
-        raise DashScopeStatusError(int(response.status_code), str(response.code or "unknown"))
+        asked = retry_after_seconds(response.headers)
+        raise DashScopeStatusError(int(response.status_code), str(response.code or "unknown"), asked)
     choices = response.output.choices if response.output else None
     return str(choices[0].message.content or "") if choices and choices[0].message else ""
 
@@ -95,6 +105,7 @@ class DashScopeProvider:
             provider=self.name,
             stream_errors=(DashScopeStatusError, aiohttp.ClientError, TimeoutError),
             detail=detail,
+            asked_pause=asked_pause,
         )
         self._options: dict[str, Any] = {
             "api_key": settings.dashscope_api_key,

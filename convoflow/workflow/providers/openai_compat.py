@@ -9,6 +9,7 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from convoflow.config import Settings
+from convoflow.workflow.providers.backoff import retry_after_seconds
 from convoflow.workflow.providers.base import (
     ChatMessage,
     RetryPolicy,
@@ -47,6 +48,13 @@ def detail(error: BaseException) -> str:
     if isinstance(error, openai.APIStatusError):
         return code_detail(error.code)
     return connection_detail(error)
+
+
+def asked_pause(error: BaseException) -> float | None:
+    """The pause an error response asks for (`retry-after-ms` or `retry-after`, as on OpenAI's 429s)."""
+    if isinstance(error, openai.APIStatusError):
+        return retry_after_seconds(error.response.headers)
+    return None
 
 
 def _refused(error: BaseException) -> bool:
@@ -96,6 +104,7 @@ class OpenAICompatProvider:
             provider=self.name,
             stream_errors=(openai.OpenAIError,),
             detail=detail,
+            asked_pause=asked_pause,
         )
         self._client = openai.AsyncOpenAI(
             base_url=settings.openai_base_url,

@@ -21,8 +21,10 @@ FROZEN = re.compile(r"(\d+) startup objects frozen out of the garbage collector(
 def test_freezing_moves_the_tracked_objects_out_of_the_collectors_generations() -> None:
     try:
         frozen = freeze_startup_heap()
-        # At least what was frozen: another thread of the test process may freeze or allocate in between.
-        assert gc.get_freeze_count() >= frozen > 10_000
+        # Not an exact count: another thread of the test process may free a frozen object (its count then drops by
+        # one; seen once in CI) or freeze more in between.
+        assert frozen > 10_000
+        assert gc.get_freeze_count() > 10_000
         assert sum(gc.get_count()) < 100  # nothing left for the next collection to scan but new objects
     finally:
         gc.unfreeze()

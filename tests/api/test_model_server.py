@@ -98,7 +98,9 @@ def test_stream_relays_the_models_chunks_as_tokens_and_saves_the_answer(
 def test_run_retries_after_a_5xx_and_answers(
     httpserver: HTTPServer, model_stack: Stack, protocol: ModelProtocol
 ) -> None:
-    httpserver.expect_oneshot_request(protocol.path, method="POST").respond_with_json(protocol.failure, status=503)
+    httpserver.expect_oneshot_request(protocol.path, method="POST").respond_with_json(
+        protocol.failure("server_error"), status=503
+    )
     httpserver.expect_request(protocol.path, method="POST").respond_with_json(protocol.answer("Recovered."))
     with model_stack.http() as client:
         response = client.post("/run", json={"user_input": "hello"})
@@ -110,7 +112,9 @@ def test_run_retries_after_a_5xx_and_answers(
 def test_stream_retries_after_a_5xx_before_the_first_token(
     httpserver: HTTPServer, model_stack: Stack, protocol: ModelProtocol
 ) -> None:
-    httpserver.expect_oneshot_request(protocol.path, method="POST").respond_with_json(protocol.failure, status=502)
+    httpserver.expect_oneshot_request(protocol.path, method="POST").respond_with_json(
+        protocol.failure("server_error"), status=502
+    )
     httpserver.expect_request(protocol.path, method="POST").respond_with_data(
         protocol.stream("Back ", "again."), content_type="text/event-stream"
     )
@@ -122,7 +126,9 @@ def test_stream_retries_after_a_5xx_before_the_first_token(
 
 @pytest.fixture
 def failing_model(httpserver: HTTPServer, protocol: ModelProtocol) -> HTTPServer:
-    httpserver.expect_request(protocol.path, method="POST").respond_with_json(protocol.failure, status=500)
+    httpserver.expect_request(protocol.path, method="POST").respond_with_json(
+        protocol.failure("server_error"), status=500
+    )
     return httpserver
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from convoflow.config import Settings
 from tests.utils import dashscope_server, model_server
 
 API_KEY = "sk-test-key"
@@ -25,7 +26,7 @@ class ModelProtocol:
     api_key_variable: str
     answer: Callable[[str], dict[str, Any]]  # a whole answer's JSON body
     stream: Callable[..., str]  # server-sent events carrying the given pieces
-    failure: dict[str, Any]  # the JSON body of an error response
+    failure: Callable[[str], dict[str, Any]]  # the JSON body of an error response with this error code
     echo: Callable[[Request], Response]  # answers `echo: <the newest user message>`
     messages_of: Callable[[dict[str, Any]], list[dict[str, str]]]
     streamed: Callable[[dict[str, Any]], bool]
@@ -37,6 +38,20 @@ class ModelProtocol:
             self.base_url_variable: server.url_for(self.root),
             self.api_key_variable: API_KEY,
         }
+
+    def settings(self, base_url: str, **overrides: Any) -> Settings:
+        """The provider's settings for a model at `base_url` (its root, see `root`); quick retries."""
+        values: dict[str, Any] = {
+            "llm_provider": self.provider,
+            "llm_model": "test-model",
+            self.base_url_variable.lower(): base_url,
+            self.api_key_variable.lower(): API_KEY,
+            "llm_max_retries": 3,
+            "llm_retry_min_seconds": 0.01,
+            "llm_retry_max_seconds": 0.05,
+            "llm_timeout_seconds": 5,
+        }
+        return Settings(_env_file=None, **{**values, **overrides})
 
     def sent_messages(self, server: HTTPServer) -> list[list[dict[str, str]]]:
         return [self.messages_of(body) for body in model_server.sent_bodies(server)]
@@ -50,7 +65,7 @@ OPENAI = ModelProtocol(
     api_key_variable="OPENAI_API_KEY",
     answer=model_server.completion,
     stream=model_server.sse,
-    failure={"error": {"message": "boom"}},
+    failure=lambda code: {"error": {"message": "boom", "type": "server_error", "code": code}},
     echo=model_server.echo_last_user_message,
     messages_of=lambda body: body["messages"],
     streamed=lambda body: body.get("stream") is True,
@@ -65,7 +80,7 @@ DASHSCOPE = ModelProtocol(
     api_key_variable="DASHSCOPE_API_KEY",
     answer=dashscope_server.generation,
     stream=dashscope_server.sse,
-    failure=dashscope_server.failure("InternalError", "boom"),
+    failure=lambda code: dashscope_server.failure(code, "boom"),
     echo=dashscope_server.echo_last_user_message,
     messages_of=lambda body: body["input"]["messages"],
     streamed=lambda body: body["parameters"].get("incremental_output") is True,

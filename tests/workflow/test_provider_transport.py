@@ -1,0 +1,93 @@
+"""What both remote providers do the same way on the wire: unreachable endpoints, proxies, private CAs, and
+Retry-After; each test runs against a real local server speaking each protocol."""
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from convoflow.workflow import ChatMessage, ModelError
+from tests.utils.model_protocols import PROTOCOLS, ModelProtocol
+from tests.utils.providers import provider_for
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("closing_providers")]
+
+HI: list[ChatMessage] = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture(params=PROTOCOLS, ids=lambda protocol: protocol.provider)
+def protocol(request: pytest.FixtureRequest) -> ModelProtocol:
+    return request.param  # type: ignore[no-any-return]
+
+
+async def test_an_unreachable_endpoint_is_retried_and_the_log_detail_says_it_was_refused(
+    protocol: ModelProtocol,
+) -> None:
+    # A port that was free a moment ago and has no listener now.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    provider = provider_for(protocol.settings(f"http://127.0.0.1:{port}{protocol.root}", llm_max_retries=1))
+
+    with pytest.raises(ModelError) as raised:
+        await provider.complete(HI)
+
+    assert str(raised.value) == "could not connect to the model endpoint after 2 attempts"
+    # What failed underneath, for the operators' log (the client sees only the message above).
+    assert raised.value.detail.startswith("ConnectionRefusedError: [Errno 111] Connect call failed")
+
+
+async def test_calls_go_through_the_proxy_the_environment_names(proxy: HTTPServer, protocol: ModelProtocol) -> None:
+    # model.invalid cannot resolve: only the proxy can take the request, addressed to the model's host.
+    proxy.expect_request(protocol.path, method="POST").respond_with_json(protocol.answer("Via the proxy."))
+    provider = provider_for(protocol.settings(f"http://model.invalid{protocol.root}", llm_max_retries=0))
+
+    assert await provider.complete(HI) == "Via the proxy."
+    [(request, _)] = proxy.log
+    assert request.headers["Host"] == "model.invalid"
+
+
+async def test_a_model_behind_a_private_ca_is_refused_until_ssl_cert_file_names_the_ca(
+    private_ca_server: tuple[HTTPServer, Path], trust: Callable[[Path | None], None], protocol: ModelProtocol
+) -> None:
+    server, ca = private_ca_server
+    server.expect_request(protocol.path, method="POST").respond_with_json(protocol.answer("Trusted."))
+    settings = protocol.settings(server.url_for(protocol.root), llm_max_retries=0)
+
+    trust(None)
+    with pytest.raises(ModelError, match="could not connect") as refused:
+        await provider_for(settings).complete(HI)
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.value.detail
+    trust(ca)
+    assert await provider_for(settings).complete(HI) == "Trusted."
+    assert len(server.log) == 1
+
+
+@pytest.mark.parametrize("header", ["retry-after-ms", "Retry-After"])
+async def test_a_429_asking_for_a_longer_pause_than_llm_retry_max_seconds_is_not_retried(
+    httpserver: HTTPServer, protocol: ModelProtocol, header: str
+) -> None:
+    pause = "30000" if header == "retry-after-ms" else "30"
+    httpserver.expect_request(protocol.path, method="POST").respond_with_json(
+        protocol.failure("rate_limit_exceeded"), status=429, headers={header: pause}
+    )
+    provider = provider_for(protocol.settings(httpserver.url_for(protocol.root)))  # pauses of at most 0.05 s
+
+    with pytest.raises(ModelError) as raised:
+        await provider.complete(HI)
+
+    assert raised.value.log_text == "model endpoint returned HTTP 429 (code rate_limit_exceeded)"
+    assert len(httpserver.log) == 1
+
+
+async def test_a_429_asking_for_a_short_pause_is_retried(httpserver: HTTPServer, protocol: ModelProtocol) -> None:
+    httpserver.expect_oneshot_request(protocol.path, method="POST").respond_with_json(
+        protocol.failure("rate_limit_exceeded"), status=429, headers={"Retry-After": "0.01"}
+    )
+    httpserver.expect_request(protocol.path, method="POST").respond_with_json(protocol.answer("After the pause."))
+    provider = provider_for(protocol.settings(httpserver.url_for(protocol.root)))
+
+    assert await provider.complete(HI) == "After the pause."
+    assert len(httpserver.log) == 2

@@ -234,6 +234,11 @@ class Settings(BaseSettings):
     llm_retry_max_seconds: float = Field(default=8.0, ge=0)
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key: str = ""
+    openai_stream_usage: bool = Field(
+        default=True,
+        description="ask OpenAI-compatible endpoints for a stream's token usage (stream_options.include_usage); "
+        "false for an endpoint that rejects the field",
+    )
     dashscope_api_key: str = ""
     dashscope_base_url: str = ""
     offline_latency_ms: int = Field(default=0, ge=0)

@@ -69,7 +69,7 @@ OPENAI = ModelProtocol(
     echo=model_server.echo_last_user_message,
     messages_of=lambda body: body["messages"],
     streamed=lambda body: body.get("stream") is True,
-    stream_tokens_counted_by="words",  # chat-completion streams carry no usage unless asked for
+    stream_tokens_counted_by="usage",  # asked for with stream_options (OPENAI_STREAM_USAGE)
 )
 
 DASHSCOPE = ModelProtocol(

@@ -27,9 +27,10 @@ def completion(content: str) -> dict[str, Any]:
     }
 
 
-def sse(*pieces: str) -> str:
-    """A streamed completion: one chunk per piece, then [DONE]."""
-    chunks = [
+def sse(*pieces: str, usage: tuple[int, int] | None = (5, 3)) -> str:
+    """A streamed completion: one chunk per piece, then (as when `stream_options.include_usage` asked for it) a
+    chunk without choices carrying the (prompt, completion) token usage, then [DONE]."""
+    chunks: list[dict[str, Any]] = [
         {
             "id": "chatcmpl-1",
             "object": "chat.completion.chunk",
@@ -39,6 +40,22 @@ def sse(*pieces: str) -> str:
         }
         for piece in pieces
     ]
+    if usage is not None:
+        prompt, completion = usage
+        chunks.append(
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "test-model",
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+            }
+        )
     return "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
 
 

@@ -7,6 +7,7 @@ from typing import Any, cast
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
+from prometheus_client import REGISTRY
 from pytest_httpserver import HTTPServer
 
 from convoflow.config import Settings
@@ -18,6 +19,11 @@ from tests.utils.providers import provider_for
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("closing_providers")]
 
 API_KEY = "sk-test-secret"
+
+
+def tokens(kind: str) -> float:
+    labels = {"provider": "openai", "model": "test-model", "kind": kind, "counted_by": "usage"}
+    return REGISTRY.get_sample_value("convoflow_model_tokens_total", labels) or 0.0
 
 
 def openai_settings(base_url: str, **overrides: Any) -> Settings:
@@ -80,12 +86,28 @@ async def test_stream_yields_the_sse_deltas(httpserver: HTTPServer) -> None:
     )
     provider = provider_for(openai_settings(httpserver.url_for("/v1")))
 
+    prompt, completion = tokens("prompt"), tokens("completion")
+
     deltas = [delta async for delta in provider.stream([{"role": "user", "content": "hi"}])]
 
     assert deltas == ["Hel", "lo ", "world."]
     [body] = sent_bodies(httpserver)
     assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
     assert body["messages"] == [{"role": "user", "content": "hi"}]
+    # The usage chunk after the deltas.
+    assert (tokens("prompt") - prompt, tokens("completion") - completion) == (5, 3)
+
+
+async def test_stream_asks_for_no_usage_when_openai_stream_usage_is_off(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(
+        sse("Hi.", usage=None), content_type="text/event-stream"
+    )
+    provider = provider_for(openai_settings(httpserver.url_for("/v1"), openai_stream_usage=False))
+
+    assert [delta async for delta in provider.stream([{"role": "user", "content": "hi"}])] == ["Hi."]
+    [body] = sent_bodies(httpserver)
+    assert "stream_options" not in body
 
 
 CONVERSATION: list[ChatMessage] = [
@@ -130,6 +152,7 @@ async def test_stream_sends_the_same_bytes_as_the_clients_typed_messages(
         model="test-model",
         messages=TYPED_CONVERSATION,
         stream=True,
+        stream_options={"include_usage": True},
     )
     async with chunks:
         [chunk async for chunk in chunks]

@@ -16,7 +16,7 @@ def _words(text: str) -> int:
 
 class InstrumentedProvider:
     """Behaves exactly like the provider it wraps; tokens are the provider's figures when it reports them,
-    else words counted in the messages and the answer (the offline model, OpenAI-compatible streams)."""
+    else words counted in the messages and the answer (the offline model; streams with OPENAI_STREAM_USAGE=false)."""
 
     def __init__(self, inner: ModelProvider) -> None:
         self.inner = inner

@@ -97,6 +97,7 @@ class OpenAICompatProvider:
 
     def __init__(self, settings: Settings) -> None:
         self.model = settings.model_name
+        self._stream_usage = settings.openai_stream_usage
         self._retries = RetryPolicy(
             settings,
             is_retryable=is_retryable,
@@ -136,9 +137,15 @@ class OpenAICompatProvider:
 
     async def _deltas(self, messages: list[ChatMessage]) -> AsyncGenerator[str, None]:
         chunks = await self._client.chat.completions.create(
-            model=self.model, messages=[], extra_body=_body_messages(messages), stream=True
+            model=self.model,
+            messages=[],
+            extra_body=_body_messages(messages),
+            stream=True,
+            stream_options={"include_usage": True} if self._stream_usage else openai.omit,
         )
         async with chunks:
             async for chunk in chunks:
+                if chunk.usage is not None:  # the last chunk, without choices, when usage was asked for
+                    report_usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content

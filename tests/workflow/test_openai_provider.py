@@ -9,6 +9,7 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 from prometheus_client import REGISTRY
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from convoflow.config import Settings
 from convoflow.workflow import ConversationWorkflow, ModelError, PriorTurn
@@ -108,6 +109,28 @@ async def test_stream_asks_for_no_usage_when_openai_stream_usage_is_off(httpserv
     assert [delta async for delta in provider.stream([{"role": "user", "content": "hi"}])] == ["Hi."]
     [body] = sent_bodies(httpserver)
     assert "stream_options" not in body
+
+
+def rejecting_stream_options(request: Request) -> Response:
+    """A strict endpoint (an older Azure api-version): 400 for a request that carries stream_options."""
+    if "stream_options" in json.loads(request.get_data()):
+        body = {"error": {"message": "Unrecognized request argument supplied: stream_options", "code": None}}
+        return Response(json.dumps(body), status=400, content_type="application/json")
+    return Response(sse("Hi.", usage=None), content_type="text/event-stream")
+
+
+async def test_an_endpoint_that_rejects_stream_options_is_asked_again_without_them_and_never_again(
+    httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_handler(rejecting_stream_options)
+    provider = provider_for(openai_settings(httpserver.url_for("/v1"), llm_max_retries=0))
+
+    first = [delta async for delta in provider.stream([{"role": "user", "content": "one"}])]
+    second = [delta async for delta in provider.stream([{"role": "user", "content": "two"}])]
+
+    assert first == second == ["Hi."]
+    assert ["stream_options" in body for body in sent_bodies(httpserver)] == [True, False, False]
+    assert "the model endpoint rejects stream_options" in caplog.text
 
 
 CONVERSATION: list[ChatMessage] = [

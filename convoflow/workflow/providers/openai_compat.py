@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 
 import aiohttp
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from convoflow.config import Settings
 from convoflow.workflow.providers.backoff import retry_after_seconds
@@ -18,6 +19,8 @@ from convoflow.workflow.providers.base import (
     connection_detail,
 )
 from convoflow.workflow.providers.usage import report_usage
+
+logger = logging.getLogger(__name__)
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -132,17 +135,31 @@ class OpenAICompatProvider:
 
         return await self._retries.complete(create)
 
-    def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
-        return self._retries.stream(lambda: self._deltas(messages))
-
-    async def _deltas(self, messages: list[ChatMessage]) -> AsyncGenerator[str, None]:
-        chunks = await self._client.chat.completions.create(
+    async def _open_stream(self, messages: list[ChatMessage]) -> openai.AsyncStream[ChatCompletionChunk]:
+        return await self._client.chat.completions.create(
             model=self.model,
             messages=[],
             extra_body=_body_messages(messages),
             stream=True,
             stream_options={"include_usage": True} if self._stream_usage else openai.omit,
         )
+
+    def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
+        return self._retries.stream(lambda: self._deltas(messages))
+
+    async def _deltas(self, messages: list[ChatMessage]) -> AsyncGenerator[str, None]:
+        try:
+            chunks = await self._open_stream(messages)
+        except openai.BadRequestError as error:
+            if not (self._stream_usage and "stream_options" in str(error)):
+                raise
+            # An endpoint that rejects the field (e.g. an older Azure api-version): stop asking, and ask again now.
+            self._stream_usage = False
+            logger.warning(
+                "the model endpoint rejects stream_options: streamed answers' tokens are counted in words from now "
+                "on (OPENAI_STREAM_USAGE=false says so from the start)"
+            )
+            chunks = await self._open_stream(messages)
         async with chunks:
             async for chunk in chunks:
                 if chunk.usage is not None:  # the last chunk, without choices, when usage was asked for

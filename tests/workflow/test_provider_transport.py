@@ -1,5 +1,5 @@
-"""What both remote providers do the same way on the wire: unreachable endpoints, proxies, private CAs, and
-Retry-After; each test runs against a real local server speaking each protocol."""
+"""What both remote providers do the same way on the wire: unreachable and silent endpoints, proxies, private CAs,
+and Retry-After; each test runs against a real local server speaking each protocol."""
 
 import socket
 from collections.abc import Callable
@@ -37,6 +37,20 @@ async def test_an_unreachable_endpoint_is_retried_and_the_log_detail_says_it_was
     assert str(raised.value) == "could not connect to the model endpoint after 2 attempts"
     # What failed underneath, for the operators' log (the client sees only the message above).
     assert raised.value.detail.startswith("ConnectionRefusedError: [Errno 111] Connect call failed")
+
+
+async def test_a_model_that_never_answers_is_retried_and_then_reported_as_timed_out(protocol: ModelProtocol) -> None:
+    # A listener that takes connections (the kernel's backlog) and never reads or answers them.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        base_url = f"http://127.0.0.1:{port}{protocol.root}"
+        provider = provider_for(protocol.settings(base_url, llm_timeout_seconds=0.2, llm_max_retries=1))
+
+        with pytest.raises(ModelError) as raised:
+            await provider.complete(HI)
+
+    assert str(raised.value) == "model endpoint timed out after 2 attempts"
+    assert raised.value.detail == ""
 
 
 async def test_calls_go_through_the_proxy_the_environment_names(proxy: HTTPServer, protocol: ModelProtocol) -> None:

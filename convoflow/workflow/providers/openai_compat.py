@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 
-import aiohttp
 import openai
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
@@ -36,7 +35,9 @@ def describe(error: BaseException, attempts: int) -> str:
     """A short message for `error` that carries neither secrets nor user text."""
     if isinstance(error, openai.APIStatusError):
         reason = f"model endpoint returned HTTP {error.status_code}"
-    elif isinstance(error, openai.APITimeoutError) and not _refused(error):
+    elif isinstance(error, openai.APITimeoutError) and not connection_detail(error):
+        # The SDK's aiohttp transport reports a failed connection (refused, unknown host) as a connect timeout (its
+        # table maps aiohttp's ClientConnectorError to its parent's exception); the cause chain tells them apart.
         reason = "model endpoint timed out"
     elif isinstance(error, openai.APIConnectionError):
         reason = "could not connect to the model endpoint"
@@ -58,20 +59,6 @@ def asked_pause(error: BaseException) -> float | None:
     if isinstance(error, openai.APIStatusError):
         return retry_after_seconds(error.response.headers)
     return None
-
-
-def _refused(error: BaseException) -> bool:
-    """Whether the connection itself failed (refused, no route, unknown host) under a timeout's name.
-
-    The SDK's aiohttp transport reports aiohttp's ClientConnectorError as a connect timeout (its table maps the
-    parent class first), so the cause chain is what tells the two apart.
-    """
-    cause = error.__cause__
-    while cause is not None:
-        if isinstance(cause, aiohttp.ClientConnectorError) and not isinstance(cause, aiohttp.ServerTimeoutError):
-            return True
-        cause = cause.__cause__
-    return False
 
 
 def _body_messages(messages: list[ChatMessage]) -> dict[str, list[ChatCompletionMessageParam]]:

@@ -92,49 +92,13 @@ def attempts_suffix(attempts: int) -> str:
     return f" after {attempts} attempts" if attempts > 1 else ""
 
 
-async def call_with_retries(
-    call: Callable[[], Awaitable[T]],
-    *,
-    settings: Settings,
-    is_retryable: Callable[[BaseException], bool],
-    describe: Callable[[BaseException, int], str],
-    provider: str,
-    detail: Callable[[BaseException], str] = connection_detail,
-    asked_pause: AskedPause = nothing_asked,
-) -> T:
-    """Await `call`, retrying transient failures with backoff (see Backoff); any failure ends as ModelError.
-
-    `describe(error, attempts)` turns the last error into the ModelError's safe message, `detail(error)` into its
-    detail for the log; `asked_pause(error)` is the pause an error response asks for (Retry-After), if any.
-    """
-    attempts = 0
-
-    async def attempt() -> T:
-        nonlocal attempts
-        attempts += 1
-        return await call()
-
-    backoff = Backoff(settings, asked_pause)
-    retrying = AsyncRetrying(
-        retry=retry_if_exception(lambda error: is_retryable(error) and backoff.allows(error)),
-        stop=stop_after_attempt(settings.llm_max_retries + 1),
-        wait=backoff.pause,
-        reraise=True,
-    )
-    try:
-        return await retrying(attempt)
-    except ModelError:
-        raise
-    except Exception as error:
-        raise ModelError(describe(error, attempts), provider=provider, detail=detail(error)) from error
-
-
 class RetryPolicy:
     """One provider's way of retrying: its whole answers, and its streams until the first delta.
 
-    `is_retryable`, `describe`, `provider`, `detail` and `asked_pause` are as for call_with_retries;
-    `stream_errors` are the errors that may end a stream after its first delta, which become a ModelError without
-    another try.
+    Transient failures (`is_retryable`) are retried with backoff (see Backoff); any failure ends as a ModelError
+    whose safe message is `describe(error, attempts)` and whose detail for the log is `detail(error)`.
+    `asked_pause(error)` is the pause an error response asks for (Retry-After), if any. `stream_errors` are the
+    errors that may end a stream after its first delta, which become a ModelError without another try.
     """
 
     def __init__(
@@ -148,13 +112,13 @@ class RetryPolicy:
         detail: Callable[[BaseException], str] = connection_detail,
         asked_pause: AskedPause = nothing_asked,
     ) -> None:
-        self._settings = settings
+        self._attempts = settings.llm_max_retries + 1
         self._is_retryable = is_retryable
         self._describe = describe
         self._provider = provider
         self._stream_errors = stream_errors
         self._detail = detail
-        self._asked_pause = asked_pause
+        self._backoff = Backoff(settings, asked_pause)
 
     async def complete(self, call: Callable[[], Awaitable[str]]) -> str:
         """The answer `call` gives, with retries; an empty answer is a ModelError."""
@@ -190,12 +154,23 @@ class RetryPolicy:
             await deltas.aclose()
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
-        return await call_with_retries(
-            call,
-            settings=self._settings,
-            is_retryable=self._is_retryable,
-            describe=self._describe,
-            provider=self._provider,
-            detail=self._detail,
-            asked_pause=self._asked_pause,
+        attempts = 0
+
+        async def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            return await call()
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda error: self._is_retryable(error) and self._backoff.allows(error)),
+            stop=stop_after_attempt(self._attempts),
+            wait=self._backoff.pause,
+            reraise=True,
         )
+        try:
+            return await retrying(attempt)
+        except ModelError:
+            raise
+        except Exception as error:
+            message = self._describe(error, attempts)
+            raise ModelError(message, provider=self._provider, detail=self._detail(error)) from error

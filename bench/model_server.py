@@ -8,6 +8,7 @@ server serves an instant and a slow model. It counts tokens as words, as a real 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
@@ -32,25 +33,36 @@ def delay_seconds(model: str) -> float:
     return int(digits) / 1000 if digits.isdigit() else 0.0
 
 
-@app.post("/v1/chat/completions")
-async def complete(body: Completion) -> dict[str, Any]:
-    delay = delay_seconds(body.model)
+@dataclass(frozen=True)
+class Echo:
+    answer: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+async def echo(model: str, messages: list[Message]) -> Echo:
+    """After the model's delay, `echo: <the newest user message>`, with the tokens counted as words."""
+    delay = delay_seconds(model)
     if delay:
         await asyncio.sleep(delay)
-    question = next((m.content for m in reversed(body.messages) if m.role == "user"), "")
+    question = next((m.content for m in reversed(messages) if m.role == "user"), "")
     answer = f"echo: {question}"
-    prompt_tokens = sum(len(m.content.split()) for m in body.messages)
-    completion_tokens = len(answer.split())
+    return Echo(answer, sum(len(m.content.split()) for m in messages), len(answer.split()))
+
+
+@app.post("/v1/chat/completions")
+async def complete(body: Completion) -> dict[str, Any]:
+    said = await echo(body.model, body.messages)
     return {
         "id": "chatcmpl-bench",
         "object": "chat.completion",
         "created": 0,
         "model": body.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": said.answer}, "finish_reason": "stop"}],
         "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens": said.prompt_tokens,
+            "completion_tokens": said.completion_tokens,
+            "total_tokens": said.prompt_tokens + said.completion_tokens,
         },
     }
 
@@ -67,20 +79,13 @@ class Generation(BaseModel):
 @app.post("/api/v1/services/aigc/text-generation/generation")
 async def generate(body: Generation) -> dict[str, Any]:
     """The same echo in DashScope's native protocol (result_format="message")."""
-    delay = delay_seconds(body.model)
-    if delay:
-        await asyncio.sleep(delay)
-    messages = body.input.messages
-    question = next((m.content for m in reversed(messages) if m.role == "user"), "")
-    answer = f"echo: {question}"
-    input_tokens = sum(len(m.content.split()) for m in messages)
-    output_tokens = len(answer.split())
+    said = await echo(body.model, body.input.messages)
     return {
-        "output": {"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": answer}}]},
+        "output": {"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": said.answer}}]},
         "usage": {
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "total_tokens": input_tokens + output_tokens,
+            "input_tokens": said.prompt_tokens,
+            "output_tokens": said.completion_tokens,
+            "total_tokens": said.prompt_tokens + said.completion_tokens,
         },
         "request_id": "bench",
     }

@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import cast
 
 import openai
 import pytest
@@ -11,15 +11,13 @@ from prometheus_client import REGISTRY
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from convoflow.config import Settings
-from convoflow.workflow import ConversationWorkflow, ModelError, PriorTurn
+from convoflow.workflow import ModelError
 from convoflow.workflow.providers.base import ChatMessage
+from tests.utils.model_protocols import API_KEY, OPENAI
 from tests.utils.model_server import COMPLETIONS, completion, sent_bodies, sse
 from tests.utils.providers import provider_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("closing_providers")]
-
-API_KEY = "sk-test-secret"
 
 
 def tokens(kind: str) -> float:
@@ -27,56 +25,9 @@ def tokens(kind: str) -> float:
     return REGISTRY.get_sample_value("convoflow_model_tokens_total", labels) or 0.0
 
 
-def openai_settings(base_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "llm_provider": "openai",
-        "llm_model": "test-model",
-        "openai_base_url": base_url,
-        "openai_api_key": API_KEY,
-        "llm_max_retries": 3,
-        "llm_retry_min_seconds": 0.01,
-        "llm_retry_max_seconds": 0.05,
-        "llm_timeout_seconds": 5,
-        "system_prompt": "You are terse.",
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
-
-
-async def test_run_sends_system_prompt_prior_turns_in_order_and_new_input(
-    httpserver: HTTPServer,
-) -> None:
-    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("Paris."))
-    settings = openai_settings(httpserver.url_for("/v1"))
-    workflow = ConversationWorkflow(provider_for(settings), settings)
-
-    answer = await workflow.run(
-        "And of France?",
-        [PriorTurn("Capital of Italy?", "Rome."), PriorTurn("Spain?", "Madrid.")],
-    )
-
-    assert (answer.answer, answer.model, answer.provider) == (
-        "Paris.",
-        "test-model",
-        "openai",
-    )
-    [body] = sent_bodies(httpserver)
-    assert body["model"] == "test-model"
-    assert body["messages"] == [
-        {"role": "system", "content": "You are terse."},
-        {"role": "user", "content": "Capital of Italy?"},
-        {"role": "assistant", "content": "Rome."},
-        {"role": "user", "content": "Spain?"},
-        {"role": "assistant", "content": "Madrid."},
-        {"role": "user", "content": "And of France?"},
-    ]
-    [(request, _)] = httpserver.log
-    assert request.headers["Authorization"] == f"Bearer {API_KEY}"
-
-
 async def test_complete_returns_the_answer_text(httpserver: HTTPServer) -> None:
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("Hello there."))
-    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
 
     assert await provider.complete([{"role": "user", "content": "hi"}]) == "Hello there."
 
@@ -85,7 +36,7 @@ async def test_stream_yields_the_sse_deltas(httpserver: HTTPServer) -> None:
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(
         sse("Hel", "lo ", "world."), content_type="text/event-stream"
     )
-    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
 
     prompt, completion = tokens("prompt"), tokens("completion")
 
@@ -104,7 +55,7 @@ async def test_stream_asks_for_no_usage_when_openai_stream_usage_is_off(httpserv
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(
         sse("Hi.", usage=None), content_type="text/event-stream"
     )
-    provider = provider_for(openai_settings(httpserver.url_for("/v1"), openai_stream_usage=False))
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1"), openai_stream_usage=False))
 
     assert [delta async for delta in provider.stream([{"role": "user", "content": "hi"}])] == ["Hi."]
     [body] = sent_bodies(httpserver)
@@ -123,7 +74,7 @@ async def test_an_endpoint_that_rejects_stream_options_is_asked_again_without_th
     httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_handler(rejecting_stream_options)
-    provider = provider_for(openai_settings(httpserver.url_for("/v1"), llm_max_retries=0))
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1"), llm_max_retries=0))
 
     first = [delta async for delta in provider.stream([{"role": "user", "content": "one"}])]
     second = [delta async for delta in provider.stream([{"role": "user", "content": "two"}])]
@@ -154,7 +105,7 @@ async def test_complete_sends_the_same_bytes_as_the_clients_typed_messages(
 ) -> None:
     # The provider hands the messages to the client as extra_body to skip its per-call walk of them.
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("ok"))
-    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
 
     await provider.complete(CONVERSATION)
     await typed.chat.completions.create(model="test-model", messages=TYPED_CONVERSATION)
@@ -168,7 +119,7 @@ async def test_stream_sends_the_same_bytes_as_the_clients_typed_messages(
     httpserver: HTTPServer, typed: openai.AsyncOpenAI
 ) -> None:
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(sse("ok"), content_type="text/event-stream")
-    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
 
     assert [delta async for delta in provider.stream(CONVERSATION)] == ["ok"]
     chunks = await typed.chat.completions.create(
@@ -189,7 +140,7 @@ async def test_complete_retries_after_503_and_then_answers(
 ) -> None:
     httpserver.expect_oneshot_request(COMPLETIONS, method="POST").respond_with_json({"error": {}}, status=503)
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("Recovered."))
-    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
 
     assert await provider.complete([{"role": "user", "content": "hi"}]) == "Recovered."
     assert len(httpserver.log) == 2
@@ -202,7 +153,7 @@ async def test_stream_retries_after_503_before_anything_was_yielded(
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(
         sse("Back ", "again."), content_type="text/event-stream"
     )
-    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
 
     deltas = [delta async for delta in provider.stream([{"role": "user", "content": "hi"}])]
 
@@ -214,7 +165,7 @@ async def test_persistent_500_raises_model_error_after_all_attempts(
     httpserver: HTTPServer,
 ) -> None:
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json({"error": {}}, status=500)
-    provider = provider_for(openai_settings(httpserver.url_for("/v1"), llm_max_retries=2))
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1"), llm_max_retries=2))
 
     with pytest.raises(ModelError) as raised:
         await provider.complete([{"role": "user", "content": "my private question"}])
@@ -234,7 +185,7 @@ async def test_401_raises_model_error_without_retrying(httpserver: HTTPServer) -
         },
         status=401,
     )
-    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
 
     with pytest.raises(ModelError) as raised:
         await provider.complete([{"role": "user", "content": "my private question"}])
@@ -256,7 +207,7 @@ async def test_an_error_code_is_the_detail_for_the_log_and_free_text_never_is(
         {"error": {"message": "You exceeded your current quota.", "type": "insufficient_quota", "code": code}},
         status=429,
     )
-    provider = provider_for(openai_settings(httpserver.url_for("/v1"), llm_max_retries=0))
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1"), llm_max_retries=0))
 
     with pytest.raises(ModelError) as raised:
         await provider.complete([{"role": "user", "content": "hi"}])
@@ -264,24 +215,3 @@ async def test_an_error_code_is_the_detail_for_the_log_and_free_text_never_is(
     assert str(raised.value) == "model endpoint returned HTTP 429"
     assert raised.value.detail == detail
     assert raised.value.log_text == "model endpoint returned HTTP 429" + (f" ({detail})" if detail else "")
-
-
-async def test_stream_401_raises_model_error_without_retrying(
-    httpserver: HTTPServer,
-) -> None:
-    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json({"error": {}}, status=401)
-    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
-
-    with pytest.raises(ModelError, match="HTTP 401"):
-        async for _ in provider.stream([{"role": "user", "content": "hi"}]):
-            pass
-
-    assert len(httpserver.log) == 1
-
-
-async def test_empty_answer_raises_model_error(httpserver: HTTPServer) -> None:
-    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion(""))
-    provider = provider_for(openai_settings(httpserver.url_for("/v1")))
-
-    with pytest.raises(ModelError, match="empty answer"):
-        await provider.complete([{"role": "user", "content": "hi"}])

@@ -1,5 +1,6 @@
-"""What both remote providers do the same way on the wire: unreachable and silent endpoints, proxies, private CAs,
-and Retry-After; each test runs against a real local server speaking each protocol."""
+"""What both remote providers do the same way on the wire: the conversation sent, a refused key, an empty answer,
+unreachable and silent endpoints, proxies, private CAs and Retry-After; each test runs against a real local server
+speaking each protocol."""
 
 import socket
 from collections.abc import Callable
@@ -8,8 +9,9 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from convoflow.workflow import ChatMessage, ModelError
-from tests.utils.model_protocols import PROTOCOLS, ModelProtocol
+from convoflow.workflow import ChatMessage, ConversationWorkflow, ModelError, PriorTurn
+from tests.utils.model_protocols import API_KEY, PROTOCOLS, ModelProtocol
+from tests.utils.model_server import sent_bodies
 from tests.utils.providers import provider_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("closing_providers")]
@@ -20,6 +22,54 @@ HI: list[ChatMessage] = [{"role": "user", "content": "hi"}]
 @pytest.fixture(params=PROTOCOLS, ids=lambda protocol: protocol.provider)
 def protocol(request: pytest.FixtureRequest) -> ModelProtocol:
     return request.param  # type: ignore[no-any-return]
+
+
+async def test_run_sends_system_prompt_prior_turns_in_order_and_new_input(
+    httpserver: HTTPServer, protocol: ModelProtocol
+) -> None:
+    httpserver.expect_request(protocol.path, method="POST").respond_with_json(protocol.answer("Paris."))
+    settings = protocol.settings(httpserver.url_for(protocol.root), system_prompt="You are terse.")
+    workflow = ConversationWorkflow(provider_for(settings), settings)
+
+    answer = await workflow.run(
+        "And of France?",
+        [PriorTurn("Capital of Italy?", "Rome."), PriorTurn("Spain?", "Madrid.")],
+    )
+
+    assert (answer.answer, answer.model, answer.provider) == ("Paris.", "test-model", protocol.provider)
+    [body] = sent_bodies(httpserver)
+    assert body["model"] == "test-model"
+    assert protocol.messages_of(body) == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Capital of Italy?"},
+        {"role": "assistant", "content": "Rome."},
+        {"role": "user", "content": "Spain?"},
+        {"role": "assistant", "content": "Madrid."},
+        {"role": "user", "content": "And of France?"},
+    ]
+    [(request, _)] = httpserver.log
+    assert request.headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+async def test_stream_401_raises_model_error_without_retrying(httpserver: HTTPServer, protocol: ModelProtocol) -> None:
+    httpserver.expect_request(protocol.path, method="POST").respond_with_json(
+        protocol.failure("invalid_api_key"), status=401
+    )
+    provider = provider_for(protocol.settings(httpserver.url_for(protocol.root)))
+
+    with pytest.raises(ModelError, match="HTTP 401"):
+        async for _ in provider.stream(HI):
+            pass
+
+    assert len(httpserver.log) == 1
+
+
+async def test_empty_answer_raises_model_error(httpserver: HTTPServer, protocol: ModelProtocol) -> None:
+    httpserver.expect_request(protocol.path, method="POST").respond_with_json(protocol.answer(""))
+    provider = provider_for(protocol.settings(httpserver.url_for(protocol.root)))
+
+    with pytest.raises(ModelError, match="empty answer"):
+        await provider.complete(HI)
 
 
 async def test_an_unreachable_endpoint_is_retried_and_the_log_detail_says_it_was_refused(

@@ -80,7 +80,8 @@ def test_stream_relays_the_models_chunks_as_tokens_and_saves_the_answer(
     )
     session = f"stream-{uuid.uuid4()}"
     tokens = {"name": "convoflow_model_tokens_total", "provider": protocol.provider, "model": "test-model"}
-    counted = {"kind": "completion", "counted_by": protocol.stream_tokens_counted_by}
+    # Both protocols report a stream's usage (OpenAI-compatible ones when asked: OPENAI_STREAM_USAGE).
+    counted = {"kind": "completion", "counted_by": "usage"}
     before = value(scrape(f"{model_stack.api_url}/metrics"), **tokens, **counted)
     with model_stack.http() as client:
         events = stream(client, {"user_input": "greet me", "session_id": session})

@@ -30,7 +30,6 @@ class ModelProtocol:
     echo: Callable[[Request], Response]  # answers `echo: <the newest user message>`
     messages_of: Callable[[dict[str, Any]], list[dict[str, str]]]
     streamed: Callable[[dict[str, Any]], bool]
-    stream_tokens_counted_by: str  # the convoflow_model_tokens_total label a streamed answer's tokens get
 
     def env(self, server: HTTPServer) -> dict[str, str]:
         return {
@@ -69,7 +68,6 @@ OPENAI = ModelProtocol(
     echo=model_server.echo_last_user_message,
     messages_of=lambda body: body["messages"],
     streamed=lambda body: body.get("stream") is True,
-    stream_tokens_counted_by="usage",  # asked for with stream_options (OPENAI_STREAM_USAGE)
 )
 
 DASHSCOPE = ModelProtocol(
@@ -84,7 +82,6 @@ DASHSCOPE = ModelProtocol(
     echo=dashscope_server.echo_last_user_message,
     messages_of=lambda body: body["input"]["messages"],
     streamed=lambda body: body["parameters"].get("incremental_output") is True,
-    stream_tokens_counted_by="usage",
 )
 
 PROTOCOLS = (OPENAI, DASHSCOPE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,9 @@ from typing import Any
 from celery._state import get_current_task
 
 from convoflow.observability.request_id import current_request_id
+
+# The environment variable the DashScope SDK reads to log its requests (info or debug).
+DASHSCOPE_LOGGING_LEVEL = "DASHSCOPE_LOGGING_LEVEL"
 
 FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s [%(request_id)s]: %(message)s"
 
@@ -113,5 +117,10 @@ def configure_logging(level: str | int = "INFO", log_format: str = "text") -> No
     handler.setFormatter(JsonLines() if log_format == "json" else logging.Formatter(FORMAT))
     root.setLevel(level)
     # Third-party chatter that would log request details at INFO.
-    for noisy in ("httpx", "httpcore", "openai", "dashscope"):
+    for noisy in ("httpx", "httpcore", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The DashScope SDK logs every failed attempt at ERROR, with a traceback or the endpoint's message (which can
+    # quote the user's text); the provider logs each retry and failure itself, safely. DASHSCOPE_LOGGING_LEVEL, the
+    # SDK's own switch for debugging it, still works.
+    if not os.environ.get(DASHSCOPE_LOGGING_LEVEL):
+        logging.getLogger("dashscope").setLevel(logging.CRITICAL)

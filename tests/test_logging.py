@@ -18,6 +18,7 @@ from convoflow.observability.request_id import bind_request_id, current_request_
 from tests.conftest import make_stack
 from tests.utils.ops import start_beat, start_quiet_worker
 from tests.utils.processes import Process, wait_until
+from tests.utils.service_logging import service_logging
 from tests.utils.services import RedisTarget
 from tests.utils.stack import Stack
 
@@ -131,3 +132,17 @@ def test_a_task_run_eagerly_keeps_the_callers_request_id_and_gives_it_back() -> 
         assert current_request_id() == "caller"
     finally:
         reset_request_id(token)
+
+
+@pytest.mark.parametrize(("switch", "sdk_errors_logged"), [(None, False), ("debug", True)])
+def test_the_dashscope_sdks_own_log_is_off_unless_its_debug_switch_is_set(
+    monkeypatch: pytest.MonkeyPatch, switch: str | None, sdk_errors_logged: bool
+) -> None:
+    # The provider logs each failed attempt itself; DASHSCOPE_LOGGING_LEVEL is the SDK's switch to debug it.
+    if switch is None:
+        monkeypatch.delenv("DASHSCOPE_LOGGING_LEVEL", raising=False)
+    else:
+        monkeypatch.setenv("DASHSCOPE_LOGGING_LEVEL", switch)
+    logging.getLogger("dashscope").setLevel(logging.NOTSET)
+    with service_logging():
+        assert logging.getLogger("dashscope").isEnabledFor(logging.ERROR) is sdk_errors_logged

@@ -38,6 +38,12 @@ model_request_duration = Histogram(
 model_errors = Counter(
     "convoflow_model_errors", "Model calls that failed after their retries.", ["provider", "model", "mode"]
 )
+model_retries = Counter(
+    "convoflow_model_retries",
+    "Failed model attempts that were tried again, by provider, model and reason "
+    "(http_<status>, timeout, connection, or the error's type).",
+    ["provider", "model", "reason"],
+)
 model_tokens = Counter(
     "convoflow_model_tokens",
     "Tokens sent to and received from the model (kind: prompt or completion); "

@@ -96,18 +96,33 @@ def test_stream_relays_the_models_chunks_as_tokens_and_saves_the_answer(
     assert value(scrape(f"{model_stack.api_url}/metrics"), **tokens, **counted) > before
 
 
-def test_run_retries_after_a_5xx_and_answers(
+def test_run_retries_after_a_5xx_and_answers_and_the_retry_is_logged_and_counted_without_the_users_words(
     httpserver: HTTPServer, model_stack: Stack, protocol: ModelProtocol
 ) -> None:
+    words = f"my-private-words-{uuid.uuid4().hex}"
+    request_id = f"req-{uuid.uuid4().hex[:12]}"
+    # Endpoints' error messages can quote the input (a moderation refusal): they must not reach the log.
     httpserver.expect_oneshot_request(protocol.path, method="POST").respond_with_json(
-        protocol.failure("server_error"), status=503
+        protocol.failure("server_error", f"cannot answer {words} now"), status=503
     )
     httpserver.expect_request(protocol.path, method="POST").respond_with_json(protocol.answer("Recovered."))
+    retries = {"name": "convoflow_model_retries_total", "provider": protocol.provider, "model": "test-model"}
+    before = value(scrape(f"{model_stack.api_url}/metrics"), **retries, reason="http_503")
+    api = model_stack.processes[-1]
+    logged_before = len(api.log())
     with model_stack.http() as client:
-        response = client.post("/run", json={"user_input": "hello"})
+        response = client.post("/run", json={"user_input": words}, headers={"X-Request-ID": request_id})
     assert response.status_code == 200, response.text
     assert response.json()["answer"] == "Recovered."
     assert len(httpserver.log) == 2
+    assert value(scrape(f"{model_stack.api_url}/metrics"), **retries, reason="http_503") == before + 1
+    api_log = api.log()[logged_before:]
+    [retry_line] = [line for line in api_log.splitlines() if f"[{request_id}]" in line and "retrying in" in line]
+    assert " WARNING " in retry_line
+    assert f"{protocol.provider} model attempt 1 of 3 failed: model endpoint returned HTTP 503" in retry_line
+    assert "(code server_error)" in retry_line
+    assert words not in api_log
+    assert " ERROR " not in api_log
 
 
 def test_stream_retries_after_a_5xx_before_the_first_token(

@@ -26,7 +26,7 @@ class ModelProtocol:
     api_key_variable: str
     answer: Callable[[str], dict[str, Any]]  # a whole answer's JSON body
     stream: Callable[..., str]  # server-sent events carrying the given pieces
-    failure: Callable[[str], dict[str, Any]]  # the JSON body of an error response with this error code
+    failure: Callable[..., dict[str, Any]]  # the JSON body of an error response: (code, message="boom")
     echo: Callable[[Request], Response]  # answers `echo: <the newest user message>`
     messages_of: Callable[[dict[str, Any]], list[dict[str, str]]]
     streamed: Callable[[dict[str, Any]], bool]
@@ -64,7 +64,7 @@ OPENAI = ModelProtocol(
     api_key_variable="OPENAI_API_KEY",
     answer=model_server.completion,
     stream=model_server.sse,
-    failure=lambda code: {"error": {"message": "boom", "type": "server_error", "code": code}},
+    failure=lambda code, message="boom": {"error": {"message": message, "type": "server_error", "code": code}},
     echo=model_server.echo_last_user_message,
     messages_of=lambda body: body["messages"],
     streamed=lambda body: body.get("stream") is True,
@@ -78,7 +78,7 @@ DASHSCOPE = ModelProtocol(
     api_key_variable="DASHSCOPE_API_KEY",
     answer=dashscope_server.generation,
     stream=dashscope_server.sse,
-    failure=lambda code: dashscope_server.failure(code, "boom"),
+    failure=lambda code, message="boom": dashscope_server.failure(code, message),
     echo=dashscope_server.echo_last_user_message,
     messages_of=lambda body: body["input"]["messages"],
     streamed=lambda body: body["parameters"].get("incremental_output") is True,

@@ -2,8 +2,9 @@
 unreachable and silent endpoints, proxies, private CAs and Retry-After; each test runs against a real local server
 speaking each protocol."""
 
+import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from convoflow.workflow import ChatMessage, ConversationWorkflow, ModelError, Pr
 from tests.utils.model_protocols import API_KEY, PROTOCOLS, ModelProtocol
 from tests.utils.model_server import sent_bodies
 from tests.utils.providers import provider_for
+from tests.utils.service_logging import service_logging
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("closing_providers")]
 
@@ -72,8 +74,16 @@ async def test_empty_answer_raises_model_error(httpserver: HTTPServer, protocol:
         await provider.complete(HI)
 
 
-async def test_an_unreachable_endpoint_is_retried_and_the_log_detail_says_it_was_refused(
-    protocol: ModelProtocol,
+@pytest.fixture
+def logging_as_in_the_services(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("DASHSCOPE_LOGGING_LEVEL", raising=False)
+    with service_logging():
+        yield
+
+
+@pytest.mark.usefixtures("logging_as_in_the_services")
+async def test_an_unreachable_endpoint_is_retried_and_each_retry_is_one_warning_that_says_it_was_refused(
+    protocol: ModelProtocol, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A port that was free a moment ago and has no listener now.
     with socket.socket() as probe:
@@ -87,6 +97,14 @@ async def test_an_unreachable_endpoint_is_retried_and_the_log_detail_says_it_was
     assert str(raised.value) == "could not connect to the model endpoint after 2 attempts"
     # What failed underneath, for the operators' log (the client sees only the message above).
     assert raised.value.detail.startswith("ConnectionRefusedError: [Errno 111] Connect call failed")
+    # One warning for the retry, and nothing louder: the SDKs' own per-attempt errors (DashScope's come with a
+    # traceback each) would page operators for failures that were retried.
+    [retry] = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert retry.levelno == logging.WARNING
+    assert retry.getMessage().startswith(
+        f"{protocol.provider} model attempt 1 of 2 failed: could not connect to the model endpoint "
+        "(ConnectionRefusedError: [Errno 111] Connect call failed"
+    )
 
 
 async def test_a_model_that_never_answers_is_retried_and_then_reported_as_timed_out(protocol: ModelProtocol) -> None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Literal, Protocol, TypedDict, TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from convoflow.config import Settings
+from convoflow.observability import metrics
 from convoflow.workflow.providers.backoff import AskedPause, Backoff, nothing_asked
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 
 class ChatMessage(TypedDict):
@@ -87,6 +91,17 @@ def code_detail(code: object) -> str:
     return f"code {text}" if _ERROR_CODE.fullmatch(text) else ""
 
 
+def failure_message(reason: str) -> str:
+    """The short, client-safe message for a failed model call, from its reason (see RetryPolicy)."""
+    if reason.startswith("http_"):
+        return f"model endpoint returned HTTP {reason.removeprefix('http_')}"
+    if reason == "timeout":
+        return "model endpoint timed out"
+    if reason == "connection":
+        return "could not connect to the model endpoint"
+    return f"model call failed ({reason})"
+
+
 def attempts_suffix(attempts: int) -> str:
     """The ' after N attempts' tail of an error message; empty when there was no retry."""
     return f" after {attempts} attempts" if attempts > 1 else ""
@@ -95,8 +110,11 @@ def attempts_suffix(attempts: int) -> str:
 class RetryPolicy:
     """One provider's way of retrying: its whole answers, and its streams until the first delta.
 
-    Transient failures (`is_retryable`) are retried with backoff (see Backoff); any failure ends as a ModelError
-    whose safe message is `describe(error, attempts)` and whose detail for the log is `detail(error)`.
+    `reason(error)` names why an attempt failed, in a few words that are safe to show and to use as a metric label:
+    `http_<status>` for an error response, `timeout`, `connection`, else the error's type. Transient failures
+    (`is_retryable`) are retried with backoff (see Backoff); each retry is logged (a warning: reason, detail, pause)
+    and counted in `convoflow_model_retries_total`. Any failure ends as a ModelError whose safe message says the
+    reason (`failure_message`) and the attempts, and whose detail for the log is `detail(error)`.
     `asked_pause(error)` is the pause an error response asks for (Retry-After), if any. `stream_errors` are the
     errors that may end a stream after its first delta, which become a ModelError without another try.
     """
@@ -106,7 +124,7 @@ class RetryPolicy:
         settings: Settings,
         *,
         is_retryable: Callable[[BaseException], bool],
-        describe: Callable[[BaseException, int], str],
+        reason: Callable[[BaseException], str],
         provider: str,
         stream_errors: tuple[type[BaseException], ...],
         detail: Callable[[BaseException], str] = connection_detail,
@@ -114,8 +132,9 @@ class RetryPolicy:
     ) -> None:
         self._attempts = settings.llm_max_retries + 1
         self._is_retryable = is_retryable
-        self._describe = describe
+        self._reason = reason
         self._provider = provider
+        self._model = settings.model_name
         self._stream_errors = stream_errors
         self._detail = detail
         self._backoff = Backoff(settings, asked_pause)
@@ -148,7 +167,7 @@ class RetryPolicy:
             async for delta in deltas:
                 yield delta
         except self._stream_errors as error:
-            message = self._describe(error, 1) + " mid-stream"
+            message = failure_message(self._reason(error)) + " mid-stream"
             raise ModelError(message, provider=self._provider, detail=self._detail(error)) from error
         finally:
             await deltas.aclose()
@@ -165,6 +184,7 @@ class RetryPolicy:
             retry=retry_if_exception(lambda error: self._is_retryable(error) and self._backoff.allows(error)),
             stop=stop_after_attempt(self._attempts),
             wait=self._backoff.pause,
+            before_sleep=self._retrying,
             reraise=True,
         )
         try:
@@ -172,5 +192,23 @@ class RetryPolicy:
         except ModelError:
             raise
         except Exception as error:
-            message = self._describe(error, attempts)
+            message = failure_message(self._reason(error)) + attempts_suffix(attempts)
             raise ModelError(message, provider=self._provider, detail=self._detail(error)) from error
+
+    def _retrying(self, state: RetryCallState) -> None:
+        """Before the pause ahead of another attempt: count the retry and say why it is needed."""
+        error = state.outcome.exception() if state.outcome else None
+        if error is None:
+            return
+        reason = self._reason(error)
+        metrics.model_retries.labels(provider=self._provider, model=self._model, reason=reason).inc()
+        detail = self._detail(error)
+        logger.warning(
+            "%s model attempt %d of %d failed: %s%s; retrying in %.2f s",
+            self._provider,
+            state.attempt_number,
+            self._attempts,
+            failure_message(reason),
+            f" ({detail})" if detail else "",
+            state.upcoming_sleep,
+        )

@@ -17,7 +17,6 @@ from convoflow.workflow.providers.backoff import retry_after_seconds
 from convoflow.workflow.providers.base import (
     ChatMessage,
     RetryPolicy,
-    attempts_suffix,
     code_detail,
     connection_detail,
 )
@@ -48,17 +47,15 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, (aiohttp.ClientError, TimeoutError))
 
 
-def describe(error: BaseException, attempts: int) -> str:
-    """A short message for `error` that carries neither secrets nor user text."""
+def reason(error: BaseException) -> str:
+    """Why a call failed, in RetryPolicy's words (http_<status>, timeout, connection, or the error's type)."""
     if isinstance(error, DashScopeStatusError):
-        reason = f"model endpoint returned HTTP {error.status_code}"
-    elif isinstance(error, TimeoutError):
-        reason = "model endpoint timed out"
-    elif isinstance(error, aiohttp.ClientError):
-        reason = "could not connect to the model endpoint"
-    else:
-        reason = f"model call failed ({type(error).__name__})"
-    return reason + attempts_suffix(attempts)
+        return f"http_{error.status_code}"
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    if isinstance(error, aiohttp.ClientError):
+        return "connection"
+    return type(error).__name__
 
 
 def detail(error: BaseException) -> str:
@@ -101,7 +98,7 @@ class DashScopeProvider:
         self._retries = RetryPolicy(
             settings,
             is_retryable=is_retryable,
-            describe=describe,
+            reason=reason,
             provider=self.name,
             stream_errors=(DashScopeStatusError, aiohttp.ClientError, TimeoutError),
             detail=detail,

@@ -13,7 +13,6 @@ from convoflow.workflow.providers.backoff import retry_after_seconds
 from convoflow.workflow.providers.base import (
     ChatMessage,
     RetryPolicy,
-    attempts_suffix,
     code_detail,
     connection_detail,
 )
@@ -31,19 +30,17 @@ def is_retryable(error: BaseException) -> bool:
     return False
 
 
-def describe(error: BaseException, attempts: int) -> str:
-    """A short message for `error` that carries neither secrets nor user text."""
+def reason(error: BaseException) -> str:
+    """Why a call failed, in RetryPolicy's words (http_<status>, timeout, connection, or the error's type)."""
     if isinstance(error, openai.APIStatusError):
-        reason = f"model endpoint returned HTTP {error.status_code}"
-    elif isinstance(error, openai.APITimeoutError) and not connection_detail(error):
+        return f"http_{error.status_code}"
+    if isinstance(error, openai.APITimeoutError) and not connection_detail(error):
         # The SDK's aiohttp transport reports a failed connection (refused, unknown host) as a connect timeout (its
         # table maps aiohttp's ClientConnectorError to its parent's exception); the cause chain tells them apart.
-        reason = "model endpoint timed out"
-    elif isinstance(error, openai.APIConnectionError):
-        reason = "could not connect to the model endpoint"
-    else:
-        reason = f"model call failed ({type(error).__name__})"
-    return reason + attempts_suffix(attempts)
+        return "timeout"
+    if isinstance(error, openai.APIConnectionError):
+        return "connection"
+    return type(error).__name__
 
 
 def detail(error: BaseException) -> str:
@@ -91,7 +88,7 @@ class OpenAICompatProvider:
         self._retries = RetryPolicy(
             settings,
             is_retryable=is_retryable,
-            describe=describe,
+            reason=reason,
             provider=self.name,
             stream_errors=(openai.OpenAIError,),
             detail=detail,

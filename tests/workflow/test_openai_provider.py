@@ -100,22 +100,23 @@ async def typed(httpserver: HTTPServer) -> AsyncIterator[openai.AsyncOpenAI]:
         yield client
 
 
-async def test_complete_sends_the_same_bytes_as_the_clients_typed_messages(
+async def test_complete_sends_the_request_the_clients_typed_create_sends(
     httpserver: HTTPServer, typed: openai.AsyncOpenAI
 ) -> None:
-    # The provider hands the messages to the client as extra_body to skip its per-call walk of them.
+    # The provider builds the body itself and sends it with the client's untyped `post`.
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(completion("ok"))
     provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
 
     await provider.complete(CONVERSATION)
     await typed.chat.completions.create(model="test-model", messages=TYPED_CONVERSATION)
 
-    ours, theirs = (request.get_data() for request, _ in httpserver.log)
-    assert ours == theirs
-    assert json.loads(ours)["messages"] == CONVERSATION
+    (ours, _), (theirs, _) = httpserver.log
+    assert json.loads(ours.get_data()) == json.loads(theirs.get_data())
+    assert ours.headers["Authorization"] == theirs.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert json.loads(ours.get_data())["messages"] == CONVERSATION
 
 
-async def test_stream_sends_the_same_bytes_as_the_clients_typed_messages(
+async def test_stream_sends_the_request_the_clients_typed_create_sends(
     httpserver: HTTPServer, typed: openai.AsyncOpenAI
 ) -> None:
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(sse("ok"), content_type="text/event-stream")
@@ -131,8 +132,70 @@ async def test_stream_sends_the_same_bytes_as_the_clients_typed_messages(
     async with chunks:
         [chunk async for chunk in chunks]
 
-    ours, theirs = (request.get_data() for request, _ in httpserver.log)
-    assert ours == theirs
+    (ours, _), (theirs, _) = httpserver.log
+    assert json.loads(ours.get_data()) == json.loads(theirs.get_data())
+    assert ours.headers["Authorization"] == theirs.headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"choices": []},
+        {"choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": []}}]},
+        {"choices": "not a list"},
+    ],
+    ids=["no-choices", "no-content", "odd-choices"],
+)
+async def test_a_completion_without_text_in_it_is_an_empty_answer(httpserver: HTTPServer, body: object) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_json(body)
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
+
+    with pytest.raises(ModelError) as raised:
+        await provider.complete([{"role": "user", "content": "hi"}])
+
+    assert str(raised.value) == "model returned an empty answer"
+    assert len(httpserver.log) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("<html>proxy login</html>", "text/html"),
+        ("<html>proxy login</html>", "application/json"),
+        ('["not", "an", "object"]', "application/json"),
+    ],
+    ids=["html", "html-labelled-json", "json-array"],
+)
+async def test_a_200_that_is_not_a_completion_is_a_malformed_response_not_retried(
+    httpserver: HTTPServer, body: str, content_type: str
+) -> None:
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(body, content_type=content_type)
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
+
+    with pytest.raises(ModelError) as raised:
+        await provider.complete([{"role": "user", "content": "hi"}])
+
+    assert str(raised.value) == "model endpoint returned a malformed response"
+    assert len(httpserver.log) == 1
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-chunk", "mid-stream"])
+async def test_a_stream_chunk_that_is_not_json_ends_the_stream_with_a_model_error(
+    httpserver: HTTPServer, first: bool
+) -> None:
+    good = sse("Hel", usage=None).split("data: [DONE]")[0]
+    events = ("" if first else good) + "data: <html>oops</html>\n\n" + "data: [DONE]\n\n"
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(events, content_type="text/event-stream")
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
+    received: list[str] = []
+
+    with pytest.raises(ModelError) as raised:
+        async for delta in provider.stream([{"role": "user", "content": "hi"}]):
+            received.append(delta)
+
+    assert str(raised.value) == "model endpoint returned a malformed response" + ("" if first else " mid-stream")
+    assert received == ([] if first else ["Hel"])
+    assert len(httpserver.log) == 1
 
 
 async def test_complete_retries_after_503_and_then_answers(

@@ -99,6 +99,8 @@ def failure_message(reason: str) -> str:
         return "model endpoint timed out"
     if reason == "connection":
         return "could not connect to the model endpoint"
+    if reason == "malformed":
+        return "model endpoint returned a malformed response"
     return f"model call failed ({reason})"
 
 
@@ -111,7 +113,8 @@ class RetryPolicy:
     """One provider's way of retrying: its whole answers, and its streams until the first delta.
 
     `reason(error)` names why an attempt failed, in a few words that are safe to show and to use as a metric label:
-    `http_<status>` for an error response, `timeout`, `connection`, else the error's type. Transient failures
+    `http_<status>` for an error response, `timeout`, `connection`, `malformed` (a response that is not what the
+    protocol says), else the error's type. Transient failures
     (`is_retryable`) are retried with backoff (see Backoff); each retry is logged (a warning: reason, detail, pause)
     and counted in `convoflow_model_retries_total`. Any failure ends as a ModelError whose safe message says the
     reason (`failure_message`) and the attempts, and whose detail for the log is `detail(error)`.

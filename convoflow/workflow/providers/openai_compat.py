@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from convoflow.config import Settings
 from convoflow.workflow.providers.backoff import retry_after_seconds
@@ -30,8 +31,13 @@ def is_retryable(error: BaseException) -> bool:
     return False
 
 
+class MalformedResponse(ValueError):
+    """A successful response whose body is not a chat completion (a proxy's login page, say)."""
+
+
 def reason(error: BaseException) -> str:
-    """Why a call failed, in RetryPolicy's words (http_<status>, timeout, connection, or the error's type)."""
+    """Why a call failed, in RetryPolicy's words (http_<status>, timeout, connection, malformed, or the error's
+    type)."""
     if isinstance(error, openai.APIStatusError):
         return f"http_{error.status_code}"
     if isinstance(error, openai.APITimeoutError) and not connection_detail(error):
@@ -40,6 +46,8 @@ def reason(error: BaseException) -> str:
         return "timeout"
     if isinstance(error, openai.APIConnectionError):
         return "connection"
+    if isinstance(error, MalformedResponse | json.JSONDecodeError):  # not JSON, or JSON of another shape
+        return "malformed"
     return type(error).__name__
 
 
@@ -58,23 +66,43 @@ def asked_pause(error: BaseException) -> float | None:
     return None
 
 
-def _body_messages(messages: list[ChatMessage]) -> dict[str, list[ChatCompletionMessageParam]]:
-    """The conversation as `extra_body`, which the client merges into the request's JSON after its own checks.
-
-    The client walks a typed `messages` argument through every message type of its request schema before
-    sending (3-4 ms of CPU per call with ten turns of memory here, growing with the conversation, twice the
-    rest of an API turn). Ours are plain wire-format dicts already, so that walk changes nothing: passed here,
-    with `messages=[]` in the typed arguments to keep the key's place, the body sent is byte for byte the same.
-    """
-    return {"messages": [_to_openai(m) for m in messages]}
+# Chat completions go through the client's untyped verb (`post` with `cast_to=object`: its documented way to call an
+# endpoint as is) with its auth, timeouts, errors and server-sent-event decoding, but without the typed `create`'s
+# walk of the parameters' types and the model objects it builds from every response and stream chunk: 0.85 -> 0.6
+# ms of CPU per call, and 17 -> 2.6 ms per streamed answer of 200 chunks. The request is the one `create` sends.
+COMPLETIONS_PATH = "/chat/completions"
 
 
-def _to_openai(message: ChatMessage) -> ChatCompletionMessageParam:
-    if message["role"] == "system":
-        return {"role": "system", "content": message["content"]}
-    if message["role"] == "assistant":
-        return {"role": "assistant", "content": message["content"]}
-    return {"role": "user", "content": message["content"]}
+def _answer(completion: object) -> str:
+    """The text of a chat completion (reporting its token usage); "" when it has none (the retry policy's empty
+    answer); MalformedResponse when the body is not a JSON object (the client hands other bodies over as text)."""
+    if not isinstance(completion, dict):
+        raise MalformedResponse("not a JSON object")
+    _report(completion)
+    return _text(completion, "message")
+
+
+def _delta(chunk: object) -> str:
+    """The text a stream chunk adds (reporting the usage the last chunk carries when asked for); "" for none."""
+    if not isinstance(chunk, dict):
+        raise MalformedResponse("a stream chunk that is not a JSON object")
+    _report(chunk)
+    return _text(chunk, "delta")
+
+
+def _report(body: dict[str, Any]) -> None:
+    usage = body.get("usage")
+    if isinstance(usage, dict):
+        report_usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+
+
+def _text(body: dict[str, Any], field: str) -> str:
+    """choices[0][field]["content"] when it is text."""
+    choices = body.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    part = first.get(field) if isinstance(first, dict) else None
+    content = part.get("content") if isinstance(part, dict) else None
+    return content if isinstance(content, str) else ""
 
 
 class OpenAICompatProvider:
@@ -90,7 +118,7 @@ class OpenAICompatProvider:
             is_retryable=is_retryable,
             reason=reason,
             provider=self.name,
-            stream_errors=(openai.OpenAIError,),
+            stream_errors=(openai.OpenAIError, MalformedResponse, json.JSONDecodeError),
             detail=detail,
             asked_pause=asked_pause,
         )
@@ -110,22 +138,17 @@ class OpenAICompatProvider:
 
     async def complete(self, messages: list[ChatMessage]) -> str:
         async def create() -> str:
-            completion = await self._client.chat.completions.create(
-                model=self.model, messages=[], extra_body=_body_messages(messages)
-            )
-            if completion.usage is not None:
-                report_usage(completion.usage.prompt_tokens, completion.usage.completion_tokens)
-            return (completion.choices[0].message.content or "") if completion.choices else ""
+            body = {"model": self.model, "messages": messages}
+            return _answer(await self._client.post(COMPLETIONS_PATH, body=body, cast_to=object))
 
         return await self._retries.complete(create)
 
-    async def _open_stream(self, messages: list[ChatMessage]) -> openai.AsyncStream[ChatCompletionChunk]:
-        return await self._client.chat.completions.create(
-            model=self.model,
-            messages=[],
-            extra_body=_body_messages(messages),
-            stream=True,
-            stream_options={"include_usage": True} if self._stream_usage else openai.omit,
+    async def _open_stream(self, messages: list[ChatMessage]) -> openai.AsyncStream[object]:
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True}
+        if self._stream_usage:
+            body["stream_options"] = {"include_usage": True}
+        return await self._client.post(
+            COMPLETIONS_PATH, body=body, cast_to=object, stream=True, stream_cls=openai.AsyncStream[object]
         )
 
     def stream(self, messages: list[ChatMessage]) -> AsyncIterator[str]:
@@ -146,7 +169,6 @@ class OpenAICompatProvider:
             chunks = await self._open_stream(messages)
         async with chunks:
             async for chunk in chunks:
-                if chunk.usage is not None:  # the last chunk, without choices, when usage was asked for
-                    report_usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
+                delta = _delta(chunk)
+                if delta:
+                    yield delta

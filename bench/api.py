@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import text
 
 from bench.harness import BenchStack, WrkResult, cpu_seconds, pss_mb, rss_mb, wait_for_count, wrk
+from bench.model_server import STREAMED_WORDS
 from convoflow.db.engine import get_engine
 from convoflow.db.repository import list_history
 from tests.utils.processes import PROJECT_ROOT, VENV_BIN, Process, free_port, wait_until
@@ -92,13 +93,15 @@ class RunLoad:
         return self.answered / self.result.seconds if self.result.seconds else 0.0
 
 
-def _load_run(stack: BenchStack, api: Process, url: str, *, connections: int, seconds: int) -> RunLoad:
-    """Drive `url`'s /run with wrk, then wait until the database holds every turn it answered."""
+def _load_run(
+    stack: BenchStack, api: Process, url: str, *, connections: int, seconds: int, path: str = "/run"
+) -> RunLoad:
+    """Drive `url`'s /run (or /run/stream) with wrk, then wait until the database holds every turn it answered."""
     engine = stack.engine()
     try:
         before = stack.count_turns(engine)
         cpu_before = cpu_seconds(api.pid)
-        result = wrk(f"{url}/run", connections=connections, seconds=seconds, script=RUN_SCRIPT)
+        result = wrk(f"{url}{path}", connections=connections, seconds=seconds, script=RUN_SCRIPT)
         api_cpu = cpu_seconds(api.pid) - cpu_before
         answered = result.requests - result.non_2xx
         stored_after = wait_for_count(stack, engine, before + answered, timeout=120)
@@ -188,18 +191,19 @@ def real_protocol_model(
     stack: BenchStack, provider: str = "openai", seconds: int = 10, slow_seconds: int = 15
 ) -> dict[str, Any]:
     """/run with LLM_PROVIDER=`provider` against a local endpoint speaking its real protocol
-    (bench/model_server.py): what the client costs the API per turn, with an instant model (32 connections) and a
-    1 s one (500)."""
-    figures: dict[str, Any] = {}
+    (bench/model_server.py): what the client costs the API per turn, with an instant model (32 connections), a
+    1 s one (500), and /run/stream of answers of STREAMED_WORDS chunks from the instant model (32)."""
+    figures: dict[str, Any] = {"stream_chunks_per_answer": STREAMED_WORDS}
     with serving_model(stack) as root_url:
-        for label, model, connections, duration in (
-            ("instant", "echo-0", 32, seconds),
-            ("slow", "echo-1000", 500, slow_seconds),
+        for label, model, connections, duration, path in (
+            ("instant", "echo-0", 32, seconds, "/run"),
+            ("slow", "echo-1000", 500, slow_seconds, "/run"),
+            ("stream", "echo-0", 32, seconds, "/run/stream"),
         ):
             stack.worker("--concurrency=2")
             api, url = stack.api(LLM_MODEL=model, **model_env(provider, root_url))
             try:
-                load = _load_run(stack, api, url, connections=connections, seconds=duration)
+                load = _load_run(stack, api, url, connections=connections, seconds=duration, path=path)
             finally:
                 stack.stop_processes()
             figures.update(

@@ -2,19 +2,23 @@
 (`/v1/chat/completions`) or DashScope's native text generation (`/api/v1/services/aigc/text-generation/generation`).
 
 It answers after the number of milliseconds its model name ends with (`LLM_MODEL=echo-1000`: one second), so one
-server serves an instant and a slow model. It counts tokens as words, as a real endpoint reports usage.
+server serves an instant and a slow model. It counts tokens as words, as a real endpoint reports usage. Asked to
+stream, it sends STREAMED_WORDS chunks of one word each (the echo, then filler): an answer of a typical length.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from pydantic import BaseModel
 
 app = FastAPI()
+
+STREAMED_WORDS = 200
 
 
 class Message(BaseModel):
@@ -25,6 +29,7 @@ class Message(BaseModel):
 class Completion(BaseModel):
     model: str
     messages: list[Message]
+    stream: bool = False
 
 
 def delay_seconds(model: str) -> float:
@@ -50,9 +55,22 @@ async def echo(model: str, messages: list[Message]) -> Echo:
     return Echo(answer, sum(len(m.content.split()) for m in messages), len(answer.split()))
 
 
-@app.post("/v1/chat/completions")
-async def complete(body: Completion) -> dict[str, Any]:
+def streamed(answer: str) -> list[str]:
+    """The pieces of a streamed answer: `answer` word by word, then filler words, STREAMED_WORDS pieces in all."""
+    words = answer.split()
+    words += ["more"] * (STREAMED_WORDS - len(words))
+    return [words[0], *(" " + word for word in words[1:])]
+
+
+def event_stream(events: list[str]) -> Response:
+    return Response("".join(events), media_type="text/event-stream")
+
+
+@app.post("/v1/chat/completions", response_model=None)
+async def complete(body: Completion) -> dict[str, Any] | Response:
     said = await echo(body.model, body.messages)
+    if body.stream:
+        return event_stream(completion_chunks(body.model, said))
     return {
         "id": "chatcmpl-bench",
         "object": "chat.completion",
@@ -74,12 +92,15 @@ class GenerationInput(BaseModel):
 class Generation(BaseModel):
     model: str
     input: GenerationInput
+    parameters: dict[str, Any] = {}
 
 
-@app.post("/api/v1/services/aigc/text-generation/generation")
-async def generate(body: Generation) -> dict[str, Any]:
-    """The same echo in DashScope's native protocol (result_format="message")."""
+@app.post("/api/v1/services/aigc/text-generation/generation", response_model=None)
+async def generate(body: Generation) -> dict[str, Any] | Response:
+    """The same echo in DashScope's native protocol (result_format="message"); incremental events when streamed."""
     said = await echo(body.model, body.input.messages)
+    if body.parameters.get("incremental_output"):
+        return event_stream(generation_events(said))
     return {
         "output": {"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": said.answer}}]},
         "usage": {
@@ -89,3 +110,36 @@ async def generate(body: Generation) -> dict[str, Any]:
         },
         "request_id": "bench",
     }
+
+
+def completion_chunks(model: str, said: Echo) -> list[str]:
+    """OpenAI's server-sent events: one chunk per piece, the usage chunk (stream_options.include_usage), [DONE]."""
+    pieces = streamed(said.answer)
+    chunks: list[dict[str, Any]] = [
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+        }
+        for piece in pieces
+    ]
+    usage = {"prompt_tokens": said.prompt_tokens, "completion_tokens": len(pieces)}
+    chunks.append({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "choices": [], "usage": usage})
+    return [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks] + ["data: [DONE]\n\n"]
+
+
+def generation_events(said: Echo) -> list[str]:
+    """DashScope's incremental events, each with the usage of the answer so far."""
+    pieces = streamed(said.answer)
+    events = []
+    for number, piece in enumerate(pieces, start=1):
+        finish = "stop" if number == len(pieces) else "null"
+        data = {
+            "output": {"choices": [{"finish_reason": finish, "message": {"role": "assistant", "content": piece}}]},
+            "usage": {"input_tokens": said.prompt_tokens, "output_tokens": number},
+            "request_id": "bench",
+        }
+        events.append(f"id:{number}\nevent:result\n:HTTP_STATUS/200\ndata:{json.dumps(data)}\n\n")
+    return events

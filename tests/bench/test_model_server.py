@@ -9,7 +9,8 @@ import pytest
 
 from bench.api import model_env, serving_model
 from bench.harness import bench_stack, free_redis_db
-from bench.model_server import delay_seconds
+from bench.model_server import STREAMED_WORDS, delay_seconds
+from tests.utils.conversations import stream
 from tests.utils.processes import wait_until
 
 
@@ -31,9 +32,15 @@ def test_the_api_answers_through_the_benchmark_model_and_stores_the_turn(tmp_pat
             with httpx.Client(base_url=url, timeout=30) as client:  # stack.api() returns once the API answers
                 first = client.post("/run", json={"user_input": "first question", "session_id": "model-bench"})
                 second = client.post("/run", json={"user_input": "second question", "session_id": "model-bench"})
+                events = stream(client, {"user_input": "third question", "session_id": "model-bench"})
             assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
             answers = (first.json()["answer"], second.json()["answer"])
             assert answers == ("echo: first question", "echo: second question")
-            wait_until(lambda: stack.count_turns(engine) == 2, 30, what="both turns stored")
+            # A streamed answer comes in STREAMED_WORDS pieces: the echo word by word, then filler.
+            tokens = [data["delta"] for name, data in events if name == "token"]
+            assert len(tokens) == STREAMED_WORDS
+            assert "".join(tokens).startswith("echo: third question more more")
+            assert events[-1][0] == "done" and events[-1][1]["answer"] == "".join(tokens)
+            wait_until(lambda: stack.count_turns(engine) == 3, 30, what="the three turns stored")
         finally:
             engine.dispose()

@@ -105,6 +105,12 @@ class Settings(BaseSettings):
         description="seconds the API gathers answered turns into one save message (5x while busy)",
     )
     task_wait_timeout: float = Field(default=10.0, gt=0, description="seconds the API waits for a read task")
+    stream_ping_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="seconds between keep-alive comments on a quiet /run/stream (below any proxy's idle timeout)",
+    )
     max_url_bytes: int = Field(default=8192, ge=1024, description="longest request target (path and query) accepted")
 
     # --- Access ------------------------------------------------------------------------------

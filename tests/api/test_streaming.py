@@ -94,3 +94,24 @@ def test_the_next_turn_remembers_an_interrupted_turn(split_pools_stack: Stack) -
     with stack.http() as client:
         answer = client.post("/run", json={"user_input": "go on", "session_id": session}).json()["answer"]
     assert "remember 1 earlier turn" in answer
+
+
+def test_a_quiet_model_gets_keep_alive_comments_between_whole_events(split_pools_stack: Stack) -> None:
+    # The model writes a word every few hundred milliseconds; STREAM_PING_SECONDS is 0.05 in this stack.
+    session = f"ping-{uuid.uuid4()}"
+    with (
+        split_pools_stack.http() as client,
+        client.stream("POST", "/run/stream", json={"user_input": "take your time", "session_id": session}) as r,
+    ):
+        body = r.read().decode()
+
+    blocks = body.split("\n\n")
+    assert blocks[-1] == ""
+    pings = [block for block in blocks if block == ": ping"]
+    events = [block for block in blocks[:-1] if block != ": ping"]
+    assert len(pings) >= 2, body
+    # Every other block is one whole event (pings never land inside one), tokens first and `done` last.
+    assert all(block.startswith(("event: token\ndata: {", "event: done\ndata: {")) for block in events), body
+    assert events[-1].startswith("event: done") and all(block.startswith("event: token") for block in events[:-1])
+    first_token, last_token = blocks.index(events[0]), blocks.index(events[-2])
+    assert any(first_token < index < last_token for index, block in enumerate(blocks) if block == ": ping")

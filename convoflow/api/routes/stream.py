@@ -20,7 +20,8 @@ EVENTS_DESCRIPTION = """A `text/event-stream` of:
 - then `event: done` / `data: {"answer", "session_id", "turn_id", "task_id"}` once the turn is queued for saving;
 - or `event: error` / `data: {"error", "message"}` when the model, the broker or Redis fails (nothing is saved).
 
-A client that disconnects before `done` leaves its partial answer saved with status `interrupted`.
+A client that disconnects before `done` leaves its partial answer saved with status `interrupted`. While the model
+is quiet, a comment line (`: ping`) keeps the connection alive every `STREAM_PING_SECONDS` (15 s).
 
 With an `Idempotency-Key`, a repeated request (same key and body, on this endpoint or `/run`) gets the first
 answer as one `token` event and its `done` (header `Idempotent-Replayed: true`) instead of a second model call."""
@@ -82,11 +83,13 @@ async def run_stream(
     idempotency_key: IdempotencyKey = None,
 ) -> EventStreamResponse:
     """Like POST /run, streamed: failures after the request was accepted arrive as an `error` event."""
+    ping = chat.settings.stream_ping_seconds
     if idempotency_key is None:
-        return EventStreamResponse(stream_turn(chat, body.user_input, body.session_id, owner))
+        return EventStreamResponse(stream_turn(chat, body.user_input, body.session_id, owner), ping_seconds=ping)
     # Claimed (or replayed, or refused with 409/422) before the first event, while a JSON error can still be sent.
     started = await idempotency.begin(owner, idempotency_key, body.model_dump(mode="json"))
     if isinstance(started, Outcome):
-        return EventStreamResponse(replayed_stream(started.response), headers={"Idempotent-Replayed": "true"})
+        replayed = replayed_stream(started.response)
+        return EventStreamResponse(replayed, ping_seconds=ping, headers={"Idempotent-Replayed": "true"})
     events = stream_turn(chat, body.user_input, body.session_id, owner)
-    return EventStreamResponse(idempotent_stream(idempotency, started, events))
+    return EventStreamResponse(idempotent_stream(idempotency, started, events), ping_seconds=ping)

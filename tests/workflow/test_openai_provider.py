@@ -157,6 +157,14 @@ async def test_a_completion_without_text_in_it_is_an_empty_answer(httpserver: HT
     assert len(httpserver.log) == 1
 
 
+async def test_a_completion_labelled_as_plain_text_is_still_read(httpserver: HTTPServer) -> None:
+    body = json.dumps(completion("Plain."))
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(body, content_type="text/plain")
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
+
+    assert await provider.complete([{"role": "user", "content": "hi"}]) == "Plain."
+
+
 @pytest.mark.parametrize(
     ("body", "content_type"),
     [

@@ -10,6 +10,7 @@ from typing import Any
 import openai
 
 from convoflow.config import Settings
+from convoflow.jsoncodec import loads
 from convoflow.workflow.providers.backoff import retry_after_seconds
 from convoflow.workflow.providers.base import (
     ChatMessage,
@@ -75,7 +76,13 @@ COMPLETIONS_PATH = "/chat/completions"
 
 def _answer(completion: object) -> str:
     """The text of a chat completion (reporting its token usage); "" when it has none (the retry policy's empty
-    answer); MalformedResponse when the body is not a JSON object (the client hands other bodies over as text)."""
+    answer); MalformedResponse when the body is not a JSON object."""
+    if isinstance(completion, str):
+        # The client hands over a body not labelled as JSON as text; some servers label JSON text/plain.
+        try:
+            completion = loads(completion)
+        except ValueError:
+            raise MalformedResponse("not JSON") from None
     if not isinstance(completion, dict):
         raise MalformedResponse("not a JSON object")
     _report(completion)

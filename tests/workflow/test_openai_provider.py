@@ -206,6 +206,23 @@ async def test_a_stream_chunk_that_is_not_json_ends_the_stream_with_a_model_erro
     assert len(httpserver.log) == 1
 
 
+async def test_an_error_event_mid_stream_ends_it_with_model_error_and_no_second_call(httpserver: HTTPServer) -> None:
+    error = {"error": {"message": "my private question was too long", "type": "server_error", "code": "overloaded"}}
+    events = sse("Half an ", usage=None).split("data: [DONE]")[0] + f"data: {json.dumps(error)}\n\n"
+    httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(events, content_type="text/event-stream")
+    provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
+    received: list[str] = []
+
+    with pytest.raises(ModelError) as raised:
+        async for delta in provider.stream([{"role": "user", "content": "my private question"}]):
+            received.append(delta)
+
+    assert received == ["Half an "]
+    assert str(raised.value) == "model endpoint sent an error event mid-stream"
+    assert raised.value.detail == "code overloaded"
+    assert len(httpserver.log) == 1
+
+
 async def test_complete_retries_after_503_and_then_answers(
     httpserver: HTTPServer,
 ) -> None:

@@ -4,11 +4,13 @@ speaking each protocol."""
 
 import logging
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from convoflow.workflow import ChatMessage, ConversationWorkflow, ModelError, PriorTurn
 from tests.utils.model_protocols import API_KEY, PROTOCOLS, ModelProtocol
@@ -119,6 +121,36 @@ async def test_a_model_that_never_answers_is_retried_and_then_reported_as_timed_
 
     assert str(raised.value) == "model endpoint timed out after 2 attempts"
     assert raised.value.detail == ""
+
+
+async def test_a_stream_that_stalls_after_its_first_delta_ends_with_a_timeout_and_no_second_call(
+    httpserver: HTTPServer, protocol: ModelProtocol
+) -> None:
+    first, rest = protocol.stream("Half"), protocol.stream(" an answer")
+    released = threading.Event()
+
+    def stalling(_request: Request) -> Response:
+        def events() -> Iterator[str]:
+            yield first.split("data: [DONE]")[0]  # one delta (and, for OpenAI, its usage chunk)
+            released.wait(10)  # silent for longer than LLM_TIMEOUT_SECONDS
+            yield rest
+
+        return Response(events(), content_type="text/event-stream")
+
+    httpserver.expect_request(protocol.path, method="POST").respond_with_handler(stalling)
+    provider = provider_for(protocol.settings(httpserver.url_for(protocol.root), llm_timeout_seconds=0.5))
+    received: list[str] = []
+
+    try:
+        with pytest.raises(ModelError) as raised:
+            async for delta in provider.stream(HI):
+                received.append(delta)
+    finally:
+        released.set()  # the test server answers one request at a time: let it finish this one
+
+    assert received == ["Half"]
+    assert str(raised.value) == "model endpoint timed out mid-stream"
+    assert len(httpserver.log) == 1
 
 
 async def test_calls_go_through_the_proxy_the_environment_names(proxy: HTTPServer, protocol: ModelProtocol) -> None:

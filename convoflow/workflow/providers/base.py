@@ -101,6 +101,8 @@ def failure_message(reason: str) -> str:
         return "could not connect to the model endpoint"
     if reason == "malformed":
         return "model endpoint returned a malformed response"
+    if reason == "error_event":
+        return "model endpoint sent an error event"
     return f"model call failed ({reason})"
 
 
@@ -114,7 +116,7 @@ class RetryPolicy:
 
     `reason(error)` names why an attempt failed, in a few words that are safe to show and to use as a metric label:
     `http_<status>` for an error response, `timeout`, `connection`, `malformed` (a response that is not what the
-    protocol says), else the error's type. Transient failures
+    protocol says), `error_event` (an error sent inside a stream), else the error's type. Transient failures
     (`is_retryable`) are retried with backoff (see Backoff); each retry is logged (a warning: reason, detail, pause)
     and counted in `convoflow_model_retries_total`. Any failure ends as a ModelError whose safe message says the
     reason (`failure_message`) and the attempts, and whose detail for the log is `detail(error)`.

@@ -37,8 +37,8 @@ class MalformedResponse(ValueError):
 
 
 def reason(error: BaseException) -> str:
-    """Why a call failed, in RetryPolicy's words (http_<status>, timeout, connection, malformed, or the error's
-    type)."""
+    """Why a call failed, in RetryPolicy's words (http_<status>, timeout, connection, malformed, error_event, or the
+    error's type)."""
     if isinstance(error, openai.APIStatusError):
         return f"http_{error.status_code}"
     if isinstance(error, openai.APITimeoutError) and not connection_detail(error):
@@ -49,6 +49,8 @@ def reason(error: BaseException) -> str:
         return "connection"
     if isinstance(error, MalformedResponse | json.JSONDecodeError):  # not JSON, or JSON of another shape
         return "malformed"
+    if isinstance(error, openai.APIError):  # what the client raises for an `error` object inside a stream
+        return "error_event"
     return type(error).__name__
 
 
@@ -57,6 +59,8 @@ def detail(error: BaseException) -> str:
     failed under a connection failure."""
     if isinstance(error, openai.APIStatusError):
         return code_detail(error.code)
+    if isinstance(error, openai.APIError) and not isinstance(error, openai.APIConnectionError):
+        return code_detail(error.code)  # an error event's code
     return connection_detail(error)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from convoflow.config import Settings
-from convoflow.workflow import ModelProvider, build_provider
+from convoflow.workflow import ChatMessage, ModelError, ModelProvider, build_provider
 
 _open: list[ModelProvider] = []
 
@@ -18,3 +20,12 @@ def provider_for(settings: Settings) -> ModelProvider:
 async def close_providers() -> None:
     while _open:
         await _open.pop().aclose()
+
+
+async def stream_until_error(provider: ModelProvider, messages: list[ChatMessage]) -> tuple[list[str], ModelError]:
+    """The deltas `provider` streamed before it failed, and its ModelError (the test fails if it never does)."""
+    received: list[str] = []
+    with pytest.raises(ModelError) as raised:
+        async for delta in provider.stream(messages):
+            received.append(delta)
+    return received, raised.value

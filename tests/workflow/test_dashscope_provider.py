@@ -22,7 +22,7 @@ from tests.utils.dashscope_server import (
 )
 from tests.utils.model_protocols import API_KEY, DASHSCOPE
 from tests.utils.model_server import sent_bodies
-from tests.utils.providers import provider_for
+from tests.utils.providers import provider_for, stream_until_error
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("closing_providers")]
 
@@ -98,17 +98,13 @@ async def test_an_error_event_mid_stream_ends_it_with_model_error_and_no_second_
         content_type="text/event-stream",
     )
     provider = provider_for(DASHSCOPE.settings(httpserver.url_for(API_ROOT)))
-    received: list[str] = []
-
-    with pytest.raises(ModelError) as raised:
-        async for delta in provider.stream([{"role": "user", "content": "my private question"}]):
-            received.append(delta)
+    received, error = await stream_until_error(provider, [{"role": "user", "content": "my private question"}])
 
     assert received == ["Half an "]
     # The SDK reads no status from an error event and reports 400.
-    assert str(raised.value) == "model endpoint returned HTTP 400 mid-stream"
-    assert raised.value.detail == "code InternalError"
-    assert raised.value.provider == "dashscope"
+    assert str(error) == "model endpoint returned HTTP 400 mid-stream"
+    assert error.detail == "code InternalError"
+    assert error.provider == "dashscope"
     assert len(httpserver.log) == 1
 
 

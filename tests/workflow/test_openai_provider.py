@@ -15,7 +15,7 @@ from convoflow.workflow import ModelError
 from convoflow.workflow.providers.base import ChatMessage
 from tests.utils.model_protocols import API_KEY, OPENAI
 from tests.utils.model_server import COMPLETIONS, completion, sent_bodies, sse
-from tests.utils.providers import provider_for
+from tests.utils.providers import provider_for, stream_until_error
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("closing_providers")]
 
@@ -195,31 +195,23 @@ async def test_a_stream_chunk_that_is_not_json_ends_the_stream_with_a_model_erro
     events = ("" if first else good) + "data: <html>oops</html>\n\n" + "data: [DONE]\n\n"
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(events, content_type="text/event-stream")
     provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
-    received: list[str] = []
+    received, error = await stream_until_error(provider, [{"role": "user", "content": "hi"}])
 
-    with pytest.raises(ModelError) as raised:
-        async for delta in provider.stream([{"role": "user", "content": "hi"}]):
-            received.append(delta)
-
-    assert str(raised.value) == "model endpoint returned a malformed response" + ("" if first else " mid-stream")
+    assert str(error) == "model endpoint returned a malformed response" + ("" if first else " mid-stream")
     assert received == ([] if first else ["Hel"])
     assert len(httpserver.log) == 1
 
 
 async def test_an_error_event_mid_stream_ends_it_with_model_error_and_no_second_call(httpserver: HTTPServer) -> None:
-    error = {"error": {"message": "my private question was too long", "type": "server_error", "code": "overloaded"}}
-    events = sse("Half an ", usage=None).split("data: [DONE]")[0] + f"data: {json.dumps(error)}\n\n"
+    event = {"error": {"message": "my private question was too long", "type": "server_error", "code": "overloaded"}}
+    events = sse("Half an ", usage=None).split("data: [DONE]")[0] + f"data: {json.dumps(event)}\n\n"
     httpserver.expect_request(COMPLETIONS, method="POST").respond_with_data(events, content_type="text/event-stream")
     provider = provider_for(OPENAI.settings(httpserver.url_for("/v1")))
-    received: list[str] = []
-
-    with pytest.raises(ModelError) as raised:
-        async for delta in provider.stream([{"role": "user", "content": "my private question"}]):
-            received.append(delta)
+    received, error = await stream_until_error(provider, [{"role": "user", "content": "my private question"}])
 
     assert received == ["Half an "]
-    assert str(raised.value) == "model endpoint sent an error event mid-stream"
-    assert raised.value.detail == "code overloaded"
+    assert str(error) == "model endpoint sent an error event mid-stream"
+    assert error.detail == "code overloaded"
     assert len(httpserver.log) == 1
 
 

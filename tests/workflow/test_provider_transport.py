@@ -15,7 +15,7 @@ from werkzeug import Request, Response
 from convoflow.workflow import ChatMessage, ConversationWorkflow, ModelError, PriorTurn
 from tests.utils.model_protocols import API_KEY, PROTOCOLS, ModelProtocol
 from tests.utils.model_server import sent_bodies
-from tests.utils.providers import provider_for
+from tests.utils.providers import provider_for, stream_until_error
 from tests.utils.service_logging import service_logging
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("closing_providers")]
@@ -139,17 +139,13 @@ async def test_a_stream_that_stalls_after_its_first_delta_ends_with_a_timeout_an
 
     httpserver.expect_request(protocol.path, method="POST").respond_with_handler(stalling)
     provider = provider_for(protocol.settings(httpserver.url_for(protocol.root), llm_timeout_seconds=0.5))
-    received: list[str] = []
-
     try:
-        with pytest.raises(ModelError) as raised:
-            async for delta in provider.stream(HI):
-                received.append(delta)
+        received, error = await stream_until_error(provider, HI)
     finally:
         released.set()  # the test server answers one request at a time: let it finish this one
 
     assert received == ["Half"]
-    assert str(raised.value) == "model endpoint timed out mid-stream"
+    assert str(error) == "model endpoint timed out mid-stream"
     assert len(httpserver.log) == 1
 
 

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 from celery import current_app
 from redis.exceptions import RedisError
 
@@ -24,9 +23,10 @@ from convoflow.config import Settings
 from convoflow.dispatch.registry import issued_task_key, issued_task_record
 from convoflow.services import memory, outbox, run_leases
 from convoflow.services.redis_client import sync_redis
+from convoflow.services.run_loops import RunLoop, run_loop
 from convoflow.services.turns import answered_turn
 from convoflow.tasks import names
-from convoflow.workflow import ConversationWorkflow, PriorTurn, WorkflowAnswer, build_provider
+from convoflow.workflow import PriorTurn, WorkflowAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ def execute(settings: Settings, run: BackgroundRun, *, on_start: Callable[[], No
         on_start()
         newest = memory.newest_turns(settings, run.owner, run.session_id, settings.history_turns)
         prior = [PriorTurn(item["user_input"], item["ai_response"]) for item in reversed(newest)]
-        answer = asyncio.run(_answer_unless_cancelled(settings, run, prior))
+        loop = run_loop(settings)
+        answer = loop.run(_answer_unless_cancelled(settings, run, prior, loop))
         if client.exists(cancel_key(settings, run.run_id)):
             raise RunCancelled(run.run_id)  # cancelled just as the model finished: still nothing is saved
         save_task_id = _queue_save(settings, run, answer)
@@ -91,21 +92,16 @@ def arguments(run: BackgroundRun) -> dict[str, Any]:
     return {"user_input": run.user_input, "session_id": run.session_id, "turn_id": str(run.turn_id), "owner": run.owner}
 
 
-async def _answer_unless_cancelled(settings: Settings, run: BackgroundRun, prior: list[PriorTurn]) -> WorkflowAnswer:
-    # Providers hold connection pools bound to an event loop: each run (its own loop) builds and closes its own.
-    workflow = ConversationWorkflow(build_provider(settings), settings)
-    flags = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+async def _answer_unless_cancelled(
+    settings: Settings, run: BackgroundRun, prior: list[PriorTurn], loop: RunLoop
+) -> WorkflowAnswer:
     lease = run_leases.lease_key(settings, run.run_id)
-    try:
-        return await _unless(
-            workflow.run(run.user_input, prior),
-            lambda: flags.exists(cancel_key(settings, run.run_id)),
-            renew=lambda: flags.pexpire(lease, run_leases.lease_ms(settings)),
-            renew_every=settings.run_lease_seconds / 3,
-        )
-    finally:
-        await flags.aclose()
-        await workflow.aclose()
+    return await _unless(
+        loop.workflow.run(run.user_input, prior),
+        lambda: loop.flags.exists(cancel_key(settings, run.run_id)),
+        renew=lambda: loop.flags.pexpire(lease, run_leases.lease_ms(settings)),
+        renew_every=settings.run_lease_seconds / 3,
+    )
 
 
 async def _unless(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sys
 from functools import lru_cache
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_shutdown
 
 from convoflow.config import Settings, get_settings
 from convoflow.heap import freeze_startup_heap
@@ -146,3 +147,14 @@ def _fresh_connections_after_fork(**_: Any) -> None:
     dispose_engines()
     frozen = freeze_startup_heap(collect=False)  # the parent's frozen heap plus what the child's start-up added
     logger.info("%d startup objects frozen out of the garbage collector (pool process)", frozen)
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _close_run_loops(**_: Any) -> None:
+    # Background runs keep a loop, a model provider and a Redis client per pool thread or child between runs. Only
+    # a process that ran one loaded that module (and the workflow with it): the others have nothing to close.
+    run_loops = sys.modules.get("convoflow.services.run_loops")
+    closed = run_loops.close_run_loops() if run_loops is not None else 0
+    if closed:
+        logger.info("closed %d background-run loop(s) and their model connections", closed)

@@ -1,0 +1,108 @@
+"""Background runs keep one event loop, model provider and Redis client per worker thread between runs: model
+connections are reused, each run still logs under its own request id, a connection the model dropped while idle is
+not used again, and a stopping worker closes them all."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import make_stack
+from tests.utils.conversations import wait_for_state
+from tests.utils.keep_alive_model import KeepAliveModel, keep_alive_model
+from tests.utils.processes import Process
+from tests.utils.services import RedisTarget
+from tests.utils.stack import Stack, running
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[KeepAliveModel]:
+    with keep_alive_model() as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def runs_stack(model: KeepAliveModel, sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
+    """A worker with one pool thread, so that every run goes through the same loop."""
+    stack = make_stack(
+        "run-loops",
+        redis_target,
+        sqlite_url,
+        log_dir,
+        LLM_PROVIDER="openai",
+        OPENAI_BASE_URL=model.url,
+        OPENAI_API_KEY="sk-test-key",
+        LLM_MODEL="test-model",
+        LLM_MAX_RETRIES="2",
+        LLM_RETRY_MIN_SECONDS="0.01",
+        LLM_RETRY_MAX_SECONDS="0.02",
+    )
+    with running(stack, worker_args=("-P", "threads", "-c", "1")) as live:
+        yield live
+
+
+def worker_of(stack: Stack) -> Process:
+    return next(process for process in stack.processes if process.name.endswith("-worker"))
+
+
+def run_to_end(stack: Stack, user_input: str, request_id: str | None = None) -> dict[str, Any]:
+    headers = {"X-Request-ID": request_id} if request_id else {}
+    with stack.http() as client:
+        queued = client.post("/runs", json={"user_input": user_input}, headers=headers)
+    assert queued.status_code == 202, queued.text
+    status = wait_for_state(stack, queued.json()["task_id"], "succeeded")
+    assert status["result"]["answer"] == f"echo: {user_input}"
+    return status
+
+
+def test_runs_on_one_worker_thread_share_one_model_connection(model: KeepAliveModel, runs_stack: Stack) -> None:
+    model.peers.clear()
+    for n in range(3):
+        run_to_end(runs_stack, f"shared connection {n}")
+
+    assert len(model.peers) == 3
+    assert len(set(model.peers)) == 1  # one connection: a new provider per run opened one each
+
+
+def test_each_run_logs_under_its_own_request_id(model: KeepAliveModel, runs_stack: Stack) -> None:
+    first, second = f"req-{uuid.uuid4().hex[:12]}", f"req-{uuid.uuid4().hex[:12]}"
+    model.fail_first.add("retried once")
+    worker = worker_of(runs_stack)
+    logged_before = len(worker.log())
+
+    run_to_end(runs_stack, "answered at once", first)
+    run_to_end(runs_stack, "retried once", second)
+
+    lines = worker.log()[logged_before:].splitlines()
+    [retry] = [line for line in lines if "model attempt 1 of 3 failed: model endpoint returned HTTP 503" in line]
+    assert f"[{second}]" in retry  # not the loop's first run's id
+
+
+def test_a_connection_the_model_dropped_while_idle_is_not_used_again(model: KeepAliveModel, runs_stack: Stack) -> None:
+    worker = worker_of(runs_stack)
+    logged_before = len(worker.log())
+    model.peers.clear()
+    model.drop_idle = True
+    try:
+        for n in range(3):
+            run_to_end(runs_stack, f"after a dropped connection {n}")
+    finally:
+        model.drop_idle = False
+
+    assert len(set(model.peers)) == 3  # a new connection each time, and no request lost on a dead one
+    assert "retrying in" not in worker.log()[logged_before:]
+
+
+def test_a_stopping_worker_closes_its_loops_and_model_connections(runs_stack: Stack) -> None:
+    # Last in this module: it stops the module's worker.
+    run_to_end(runs_stack, "one more before the stop")
+    worker = worker_of(runs_stack)
+    worker.stop()
+
+    log = worker.log()
+    assert "closed 1 background-run loop(s) and their model connections" in log
+    assert "Unclosed" not in log

@@ -35,6 +35,12 @@ model_request_duration = Histogram(
     ["provider", "model", "mode"],
     buckets=LATENCY_BUCKETS,
 )
+model_first_token = Histogram(
+    "convoflow_model_first_token_seconds",
+    "Time from a streamed model call to its first text (retries included), by provider and model.",
+    ["provider", "model"],
+    buckets=LATENCY_BUCKETS,
+)
 model_errors = Counter(
     "convoflow_model_errors", "Model calls that failed after their retries.", ["provider", "model", "mode"]
 )

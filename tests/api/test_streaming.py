@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from tests.utils.conversations import history, sse_events, stream, wait_until_persisted
+from tests.utils.ops import scrape, value
 from tests.utils.processes import wait_until
 from tests.utils.stack import Stack
 
@@ -115,3 +116,22 @@ def test_a_quiet_model_gets_keep_alive_comments_between_whole_events(split_pools
     assert events[-1].startswith("event: done") and all(block.startswith("event: token") for block in events[:-1])
     first_token, last_token = blocks.index(events[0]), blocks.index(events[-2])
     assert any(first_token < index < last_token for index, block in enumerate(blocks) if block == ": ping")
+
+
+def test_a_streams_time_to_first_token_is_measured_apart_from_the_whole_call(split_pools_stack: Stack) -> None:
+    # The slow offline model spreads its latency over the answer's words: the first comes long before the end.
+    labels = {"provider": "offline", "model": "offline-echo"}
+    metrics_url = f"{split_pools_stack.api_url}/metrics"
+    before = scrape(metrics_url)
+    with split_pools_stack.http() as client:
+        events = stream(client, {"user_input": "how long until the first word?"})
+    after = scrape(metrics_url)
+    assert events[-1][0] == "done"
+
+    def grew(name: str, **extra: str) -> float:
+        return value(after, name, **labels, **extra) - value(before, name, **labels, **extra)
+
+    assert grew("convoflow_model_first_token_seconds_count") == 1
+    first_token = grew("convoflow_model_first_token_seconds_sum")
+    whole_call = grew("convoflow_model_request_duration_seconds_sum", mode="stream")
+    assert 0 < first_token < whole_call / 2

@@ -1,4 +1,5 @@
-"""A provider wrapper that records each model call's latency, failures and tokens in Prometheus metrics."""
+"""A provider wrapper that records each model call's latency (and a stream's time to its first text), failures and
+tokens in Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -57,6 +58,9 @@ class InstrumentedProvider:
         began = time.perf_counter()
         try:
             async for delta in self.inner.stream(messages):
+                if not pieces:
+                    first_token = time.perf_counter() - began
+                    metrics.model_first_token.labels(provider=self.name, model=self.model).observe(first_token)
                 pieces.append(delta)
                 yield delta
         except Exception:

@@ -70,8 +70,8 @@ def execute(settings: Settings, run: BackgroundRun, *, on_start: Callable[[], No
         on_start()
         newest = memory.newest_turns(settings, run.owner, run.session_id, settings.history_turns)
         prior = [PriorTurn(item["user_input"], item["ai_response"]) for item in reversed(newest)]
-        loop = run_loop(settings)
-        answer = loop.run(_answer_unless_cancelled(settings, run, prior, loop))
+        with run_loop(settings) as loop:
+            answer = loop.run(_answer_unless_cancelled(settings, run, prior, loop))
         if client.exists(cancel_key(settings, run.run_id)):
             raise RunCancelled(run.run_id)  # cancelled just as the model finished: still nothing is saved
         save_task_id = _queue_save(settings, run, answer)

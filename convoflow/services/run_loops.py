@@ -1,10 +1,10 @@
-"""One event loop per worker thread for background runs, kept with the model provider and Redis client it serves.
+"""Event loops for background runs, kept between runs with the model provider and Redis client each one serves.
 
 A provider holds a connection pool bound to the event loop that opened it. Building one per run (a new loop each
 time) cost an OpenAI-compatible provider ~30 ms of CPU per run (the client, its TLS context) and a new connection,
-with its TLS handshake, to the model. Each pool thread (or prefork child) now keeps one loop between runs, so its
-provider, its open model connections and its Redis client serve every run that thread handles. The worker closes
-them all when it shuts down (close_run_loops).
+with its TLS handshake, to the model. A worker process now keeps its loops, one per run in progress at most, and a
+run takes an idle one: its provider's open model connections and its Redis client serve run after run. The worker
+closes them all when it shuts down (close_run_loops).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import asyncio
 import contextvars
 import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,7 +30,7 @@ T = TypeVar("T")
 
 @dataclass
 class RunLoop:
-    """A thread's loop, and what runs on it reuse."""
+    """A loop, and what the runs on it reuse; one run at a time."""
 
     runner: asyncio.Runner
     workflow: ConversationWorkflow
@@ -64,38 +65,52 @@ async def _settle(tasks: list[asyncio.Task[Any]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-_local = threading.local()
-_open: list[RunLoop] = []
-_open_lock = threading.Lock()
+_open: list[RunLoop] = []  # every loop made, to close at shutdown
+_idle: list[RunLoop] = []  # those no run holds now
+_lock = threading.Lock()
 
 
-def run_loop(settings: Settings) -> RunLoop:
-    """The calling thread's run loop, made on first use."""
-    current: RunLoop | None = getattr(_local, "run_loop", None)
-    if current is None or current.closed:
-        runner = asyncio.Runner()
+@contextmanager
+def run_loop(settings: Settings) -> Iterator[RunLoop]:
+    """A run loop for one run: an idle one (the most recently used, so one thread's runs keep one), else a new one.
 
-        async def open_clients() -> tuple[ConversationWorkflow, aioredis.Redis]:
-            # In the loop: client sessions belong to the loop they are created in.
-            workflow = ConversationWorkflow(build_provider(settings), settings)
-            flags = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
-            return workflow, flags
+    There are never more loops than runs at once, whatever the pool (threads, prefork, gevent, solo).
+    """
+    with _lock:
+        loop = _idle.pop() if _idle else None
+    if loop is None:
+        loop = _open_loop(settings)
+        with _lock:
+            _open.append(loop)
+    try:
+        yield loop
+    finally:
+        with _lock:
+            if not loop.closed:
+                _idle.append(loop)
 
-        workflow, flags = runner.run(open_clients())
-        current = RunLoop(runner, workflow, flags)
-        _local.run_loop = current
-        with _open_lock:
-            _open.append(current)
-    return current
+
+def _open_loop(settings: Settings) -> RunLoop:
+    runner = asyncio.Runner()
+
+    async def open_clients() -> tuple[ConversationWorkflow, aioredis.Redis]:
+        # In the loop: client sessions belong to the loop they are created in.
+        workflow = ConversationWorkflow(build_provider(settings), settings)
+        flags = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+        return workflow, flags
+
+    workflow, flags = runner.run(open_clients())
+    return RunLoop(runner, workflow, flags)
 
 
 def close_run_loops() -> int:
-    """Close every thread's run loop with its provider and Redis client (at worker shutdown); returns how many."""
-    with _open_lock:
+    """Close every run loop with its provider and Redis client (at worker shutdown); returns how many."""
+    with _lock:
         closing = list(_open)
         _open.clear()
+        _idle.clear()
     for loop in closing:
-        loop.closed = True  # its thread makes a new one if it runs again
+        loop.closed = True
         try:
             loop.runner.run(loop.aclose())
         except Exception as exc:  # shutting down: log and go on with the others

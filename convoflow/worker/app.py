@@ -152,8 +152,8 @@ def _fresh_connections_after_fork(**_: Any) -> None:
 @worker_process_shutdown.connect
 @worker_shutdown.connect
 def _close_run_loops(**_: Any) -> None:
-    # Background runs keep a loop, a model provider and a Redis client per pool thread or child between runs. Only
-    # a process that ran one loaded that module (and the workflow with it): the others have nothing to close.
+    # Background runs keep their loops, model providers and Redis clients between runs. Only a process that ran one
+    # loaded that module (and the workflow with it): the others have nothing to close.
     run_loops = sys.modules.get("convoflow.services.run_loops")
     closed = run_loops.close_run_loops() if run_loops is not None else 0
     if closed:

@@ -1,6 +1,6 @@
-"""Background runs keep one event loop, model provider and Redis client per worker thread between runs: model
-connections are reused, each run still logs under its own request id, a connection the model dropped while idle is
-not used again, and a stopping worker closes them all."""
+"""Background runs keep their event loops, model providers and Redis clients between runs: model connections are
+reused, each run still logs under its own request id, a connection the model dropped while idle is not used again,
+and a stopping worker closes them all. (Eight runs at once, eight loops: tests/api/test_runs.py.)"""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def run_to_end(stack: Stack, user_input: str, request_id: str | None = None) -> 
     return status
 
 
-def test_runs_on_one_worker_thread_share_one_model_connection(model: KeepAliveModel, runs_stack: Stack) -> None:
+def test_runs_one_after_another_share_one_model_connection(model: KeepAliveModel, runs_stack: Stack) -> None:
     model.peers.clear()
     for n in range(3):
         run_to_end(runs_stack, f"shared connection {n}")

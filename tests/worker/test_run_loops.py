@@ -4,6 +4,7 @@ and a stopping worker closes them all. (Eight runs at once, eight loops: tests/a
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +15,8 @@ import pytest
 from tests.conftest import make_stack
 from tests.utils.conversations import wait_for_state
 from tests.utils.keep_alive_model import KeepAliveModel, keep_alive_model
-from tests.utils.processes import Process
-from tests.utils.services import RedisTarget
+from tests.utils.processes import Process, wait_until
+from tests.utils.services import RedisTarget, running_private_redis
 from tests.utils.stack import Stack, running
 
 
@@ -95,6 +96,33 @@ def test_a_connection_the_model_dropped_while_idle_is_not_used_again(model: Keep
 
     assert len(set(model.peers)) == 3  # a new connection each time, and no request lost on a dead one
     assert "retrying in" not in worker.log()[logged_before:]
+
+
+def test_a_redis_restart_between_runs_fails_no_run(sqlite_url: str, log_dir: Path) -> None:
+    # The offline model takes a second, so the run looks at its cancel flag (in Redis) several times meanwhile.
+    with running_private_redis(appendonly=True) as server:
+        target = RedisTarget("127.0.0.1", server.port, server)
+        stack = make_stack("run-loops-redis", target, sqlite_url, log_dir, OFFLINE_LATENCY_MS="1000")
+        with running(stack, worker_args=("-P", "threads", "-c", "1")) as live:
+            assert queue_and_finish(live, "before the restart")["state"] == "succeeded"
+            server.kill()
+            time.sleep(1)
+            server.start()
+            assert queue_and_finish(live, "after the restart")["state"] == "succeeded"
+
+
+def queue_and_finish(stack: Stack, user_input: str) -> dict[str, Any]:
+    """Queue a run (once the API takes it) and wait until it ends; its last status."""
+    queued: dict[str, Any] = {}
+
+    def accepted() -> bool:
+        with stack.http() as client:
+            response = client.post("/runs", json={"user_input": user_input})
+        queued.update(response.json())
+        return response.status_code == 202
+
+    wait_until(accepted, 60, interval=0.5, what="the API to take a run")
+    return wait_for_state(stack, queued["task_id"], "succeeded", "failed")
 
 
 def test_a_stopping_worker_closes_its_loops_and_model_connections(runs_stack: Stack) -> None:

@@ -1,27 +1,37 @@
 """An OpenAI chat-completions endpoint that keeps connections open (HTTP/1.1), as real model endpoints do, and
-records from which client connection each request came (pytest-httpserver answers one request per connection)."""
+records from which client connection each request came (pytest-httpserver answers one request per connection).
+Streams are written a word at a time, slowly, and it notices a client that stops reading them."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.utils.model_server import COMPLETIONS, completion
+from tests.utils.model_server import COMPLETIONS, completion, sse
+
+STREAM_WORDS = 200
+STREAM_PAUSE = 0.05
 
 
 @dataclass
 class KeepAliveModel:
     """Answers `echo: <the newest user message>`; `fail_first` inputs get one 503 first; with `drop_idle`, it closes
-    each connection right after answering, without saying so (as an endpoint whose idle timeout passed)."""
+    each connection right after answering, without saying so (as an endpoint whose idle timeout passed).
+
+    Asked to stream, it sends the echo and then up to STREAM_WORDS more words, one every STREAM_PAUSE seconds; a
+    stream whose connection the client closed before the end is counted in `abandoned` (and not written further).
+    """
 
     url: str = ""
     peers: list[tuple[str, int]] = field(default_factory=list)  # the client address of each request, in order
     fail_first: set[str] = field(default_factory=set)
     drop_idle: bool = False
+    abandoned: int = 0
     _failed: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -44,6 +54,10 @@ def keep_alive_model() -> Iterator[KeepAliveModel]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            request = json.loads(body)
+            if request.get("stream"):
+                self.stream(str(request["messages"][-1]["content"]))
+                return
             payload: dict[str, object]
             if self.path != COMPLETIONS:
                 status, payload = 404, {"error": {"message": "no such path"}}
@@ -56,6 +70,24 @@ def keep_alive_model() -> Iterator[KeepAliveModel]:
             self.end_headers()
             self.wfile.write(data)
             self.close_connection = model.drop_idle
+
+        def stream(self, question: str) -> None:
+            # Close-delimited (no length, no chunking): the body ends when this connection does.
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            words = [f"echo: {question}", *[" more"] * STREAM_WORDS]
+            try:
+                for word in words:
+                    self.wfile.write(sse(word, usage=None).split("data: [DONE]")[0].encode())
+                    self.wfile.flush()
+                    time.sleep(STREAM_PAUSE)
+                self.wfile.write(b"data: [DONE]\n\n")
+            except (BrokenPipeError, ConnectionResetError):
+                with model._lock:
+                    model.abandoned += 1
 
         def log_message(self, format: str, *args: object) -> None:
             pass

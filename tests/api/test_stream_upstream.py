@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_stack
-from tests.utils.conversations import sse_events, wait_until_persisted
+from tests.utils.conversations import leave_after_tokens, wait_until_persisted
 from tests.utils.keep_alive_model import STREAM_PAUSE, STREAM_WORDS, KeepAliveModel, keep_alive_model
 from tests.utils.processes import wait_until
 from tests.utils.services import RedisTarget
@@ -27,16 +27,7 @@ def model() -> Iterator[KeepAliveModel]:
 def streaming_stack(
     model: KeepAliveModel, sqlite_url: str, redis_target: RedisTarget, log_dir: Path
 ) -> Iterator[Stack]:
-    stack = make_stack(
-        "stream-upstream",
-        redis_target,
-        sqlite_url,
-        log_dir,
-        LLM_PROVIDER="openai",
-        OPENAI_BASE_URL=model.url,
-        OPENAI_API_KEY="sk-test-key",
-        LLM_MODEL="test-model",
-    )
+    stack = make_stack("stream-upstream", redis_target, sqlite_url, log_dir, **model.env())
     with running(stack, worker_args=("-c", "1")) as live:
         yield live
 
@@ -45,16 +36,7 @@ def test_a_client_leaving_mid_stream_ends_the_models_stream_and_saves_the_partia
     model: KeepAliveModel, streaming_stack: Stack
 ) -> None:
     session = f"upstream-{uuid.uuid4()}"
-    received: list[str] = []
-    with (
-        streaming_stack.http() as client,
-        client.stream("POST", "/run/stream", json={"user_input": "go on and on", "session_id": session}) as r,
-    ):
-        for name, data in sse_events(r):
-            assert name == "token"
-            received.append(data["delta"])
-            if len(received) == 3:
-                break  # closing the response here closes the connection mid-stream
+    received = leave_after_tokens(streaming_stack, {"user_input": "go on and on", "session_id": session}, 3)
 
     # The model would write for STREAM_WORDS x STREAM_PAUSE seconds more; it finds its reader gone instead.
     wait_until(lambda: model.abandoned == 1, STREAM_WORDS * STREAM_PAUSE, what="the model's stream to be dropped")

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.utils.conversations import history, sse_events, stream, wait_until_persisted
+from tests.utils.conversations import history, leave_after_tokens, sse_events, stream, wait_until_persisted
 from tests.utils.ops import scrape, value
 from tests.utils.processes import wait_until
 from tests.utils.stack import Stack
@@ -61,16 +61,7 @@ def test_a_client_leaving_mid_stream_leaves_the_partial_answer_saved_as_interrup
 ) -> None:
     stack = split_pools_stack
     session = f"leave-{uuid.uuid4()}"
-    received: list[str] = []
-    with (
-        stack.http() as client,
-        client.stream("POST", "/run/stream", json={"user_input": "a long answer please", "session_id": session}) as r,
-    ):
-        for name, data in sse_events(r):
-            assert name == "token"
-            received.append(data["delta"])
-            if len(received) == 3:
-                break  # closing the response here closes the connection mid-stream
+    received = leave_after_tokens(stack, {"user_input": "a long answer please", "session_id": session}, 3)
 
     [turn] = wait_until_persisted(stack, session, 1)
     assert turn["status"] == "interrupted"

@@ -39,6 +39,18 @@ def stream(client: httpx.Client, body: dict[str, Any]) -> list[tuple[str, dict[s
         return list(sse_events(response))
 
 
+def leave_after_tokens(stack: Stack, body: dict[str, Any], tokens: int) -> list[str]:
+    """POST /run/stream, read `tokens` token events, then close the connection mid-stream; the deltas read."""
+    received: list[str] = []
+    with stack.http() as client, client.stream("POST", "/run/stream", json=body) as response:
+        for name, data in sse_events(response):
+            assert name == "token"
+            received.append(data["delta"])
+            if len(received) == tokens:
+                break  # leaving the block here closes the connection
+    return received
+
+
 def task_status(stack: Stack, task_id: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     with stack.http(headers=headers or {}) as client:
         response = client.get(f"/task/{task_id}")

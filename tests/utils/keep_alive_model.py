@@ -35,6 +35,15 @@ class KeepAliveModel:
     _failed: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def env(self) -> dict[str, str]:
+        """The settings of a stack whose model this is."""
+        return {
+            "LLM_PROVIDER": "openai",
+            "OPENAI_BASE_URL": self.url,
+            "OPENAI_API_KEY": "sk-test-key",
+            "LLM_MODEL": "test-model",
+        }
+
     def answer(self, peer: tuple[str, int], body: bytes) -> tuple[int, dict[str, object]]:
         question = json.loads(body)["messages"][-1]["content"]
         with self._lock:

@@ -55,12 +55,10 @@ def reason(error: BaseException) -> str:
 
 
 def detail(error: BaseException) -> str:
-    """For the log: the error code of an error response (insufficient_quota, model_not_found, ...), else what
-    failed under a connection failure."""
-    if isinstance(error, openai.APIStatusError):
-        return code_detail(error.code)
+    """For the log: the error code of an error response or of an error event in a stream (insufficient_quota,
+    model_not_found, ...), else what failed under a connection failure."""
     if isinstance(error, openai.APIError) and not isinstance(error, openai.APIConnectionError):
-        return code_detail(error.code)  # an error event's code
+        return code_detail(error.code)
     return connection_detail(error)
 
 

@@ -20,6 +20,7 @@ from bench.harness import BenchStack, WrkResult, cpu_seconds, pss_mb, rss_mb, wa
 from bench.model_server import STREAMED_WORDS
 from convoflow.db.engine import get_engine
 from convoflow.db.repository import list_history
+from tests.utils.model_protocols import BY_PROVIDER
 from tests.utils.processes import PROJECT_ROOT, VENV_BIN, Process, free_port, wait_until
 
 RUN_SCRIPT = Path(__file__).with_name("run.lua")
@@ -180,13 +181,6 @@ def slow_model(
     return figures
 
 
-def model_env(provider: str, root_url: str) -> dict[str, str]:
-    """The API's settings for `provider` (openai or dashscope) with bench/model_server.py at `root_url`."""
-    if provider == "dashscope":
-        return {"LLM_PROVIDER": "dashscope", "DASHSCOPE_BASE_URL": f"{root_url}/api/v1", "DASHSCOPE_API_KEY": "bench"}
-    return {"LLM_PROVIDER": "openai", "OPENAI_BASE_URL": f"{root_url}/v1"}
-
-
 def real_protocol_model(
     stack: BenchStack, provider: str = "openai", seconds: int = 10, slow_seconds: int = 15
 ) -> dict[str, Any]:
@@ -201,7 +195,7 @@ def real_protocol_model(
             ("stream", "echo-0", 32, seconds, "/run/stream"),
         ):
             stack.worker("--concurrency=2")
-            api, url = stack.api(LLM_MODEL=model, **model_env(provider, root_url))
+            api, url = stack.api(LLM_MODEL=model, **BY_PROVIDER[provider].env(root_url))
             try:
                 load = _load_run(stack, api, url, connections=connections, seconds=duration, path=path)
             finally:
@@ -221,7 +215,7 @@ def real_protocol_model(
 
 @contextmanager
 def serving_model(stack: BenchStack) -> Iterator[str]:
-    """bench/model_server.py under uvicorn; its root URL (see model_env)."""
+    """bench/model_server.py under uvicorn; its root URL (scheme, host, port: see ModelProtocol.env)."""
     server, url = _serve("bench.model_server:app", "model-server", {}, stack.log_dir)
     try:
         yield url

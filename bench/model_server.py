@@ -9,12 +9,14 @@ stream, it sends STREAMED_WORDS chunks of one word each (the echo, then filler):
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Response
 from pydantic import BaseModel
+
+# The bodies are those the tests' model servers answer with: one description of each protocol.
+from tests.utils import dashscope_server, model_server
 
 app = FastAPI()
 
@@ -62,27 +64,17 @@ def streamed(answer: str) -> list[str]:
     return [words[0], *(" " + word for word in words[1:])]
 
 
-def event_stream(events: list[str]) -> Response:
-    return Response("".join(events), media_type="text/event-stream")
+def event_stream(events: str) -> Response:
+    return Response(events, media_type="text/event-stream")
 
 
 @app.post("/v1/chat/completions", response_model=None)
 async def complete(body: Completion) -> dict[str, Any] | Response:
     said = await echo(body.model, body.messages)
-    if body.stream:
-        return event_stream(completion_chunks(body.model, said))
-    return {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "created": 0,
-        "model": body.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": said.answer}, "finish_reason": "stop"}],
-        "usage": {
-            "prompt_tokens": said.prompt_tokens,
-            "completion_tokens": said.completion_tokens,
-            "total_tokens": said.prompt_tokens + said.completion_tokens,
-        },
-    }
+    if body.stream:  # with the usage chunk that stream_options.include_usage asks for
+        pieces = streamed(said.answer)
+        return event_stream(model_server.sse(*pieces, usage=(said.prompt_tokens, len(pieces))))
+    return model_server.completion(said.answer, usage=(said.prompt_tokens, said.completion_tokens))
 
 
 class GenerationInput(BaseModel):
@@ -100,46 +92,7 @@ async def generate(body: Generation) -> dict[str, Any] | Response:
     """The same echo in DashScope's native protocol (result_format="message"); incremental events when streamed."""
     said = await echo(body.model, body.input.messages)
     if body.parameters.get("incremental_output"):
-        return event_stream(generation_events(said))
-    return {
-        "output": {"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": said.answer}}]},
-        "usage": {
-            "input_tokens": said.prompt_tokens,
-            "output_tokens": said.completion_tokens,
-            "total_tokens": said.prompt_tokens + said.completion_tokens,
-        },
-        "request_id": "bench",
-    }
-
-
-def completion_chunks(model: str, said: Echo) -> list[str]:
-    """OpenAI's server-sent events: one chunk per piece, the usage chunk (stream_options.include_usage), [DONE]."""
-    pieces = streamed(said.answer)
-    chunks: list[dict[str, Any]] = [
-        {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion.chunk",
-            "created": 0,
-            "model": model,
-            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
-        }
-        for piece in pieces
-    ]
-    usage = {"prompt_tokens": said.prompt_tokens, "completion_tokens": len(pieces)}
-    chunks.append({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "choices": [], "usage": usage})
-    return [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks] + ["data: [DONE]\n\n"]
-
-
-def generation_events(said: Echo) -> list[str]:
-    """DashScope's incremental events, each with the usage of the answer so far."""
-    pieces = streamed(said.answer)
-    events = []
-    for number, piece in enumerate(pieces, start=1):
-        finish = "stop" if number == len(pieces) else "null"
-        data = {
-            "output": {"choices": [{"finish_reason": finish, "message": {"role": "assistant", "content": piece}}]},
-            "usage": {"input_tokens": said.prompt_tokens, "output_tokens": number},
-            "request_id": "bench",
-        }
-        events.append(f"id:{number}\nevent:result\n:HTTP_STATUS/200\ndata:{json.dumps(data)}\n\n")
-    return events
+        return event_stream(dashscope_server.sse(*streamed(said.answer), input_tokens=said.prompt_tokens))
+    return dashscope_server.generation(
+        said.answer, input_tokens=said.prompt_tokens, output_tokens=said.completion_tokens
+    )

@@ -7,10 +7,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.api import model_env, serving_model
+from bench.api import serving_model
 from bench.harness import bench_stack, free_redis_db
 from bench.model_server import STREAMED_WORDS, delay_seconds
 from tests.utils.conversations import stream
+from tests.utils.model_protocols import BY_PROVIDER
 from tests.utils.processes import wait_until
 
 
@@ -26,7 +27,7 @@ def test_the_api_answers_through_the_benchmark_model_and_stores_the_turn(tmp_pat
         serving_model(stack) as root_url,
     ):
         stack.worker("--concurrency=2")
-        _api, url = stack.api(LLM_MODEL="echo-0", **model_env(provider, root_url))
+        _api, url = stack.api(LLM_MODEL="echo-0", **BY_PROVIDER[provider].env(root_url))
         engine = stack.engine()
         try:
             with httpx.Client(base_url=url, timeout=30) as client:  # stack.api() returns once the API answers

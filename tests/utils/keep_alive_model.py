@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.utils.model_protocols import OPENAI
 from tests.utils.model_server import COMPLETIONS, completion, sse
 
 STREAM_WORDS = 200
@@ -27,7 +28,7 @@ class KeepAliveModel:
     stream whose connection the client closed before the end is counted in `abandoned` (and not written further).
     """
 
-    url: str = ""
+    url: str = ""  # scheme, host and port
     peers: list[tuple[str, int]] = field(default_factory=list)  # the client address of each request, in order
     fail_first: set[str] = field(default_factory=set)
     drop_idle: bool = False
@@ -37,12 +38,7 @@ class KeepAliveModel:
 
     def env(self) -> dict[str, str]:
         """The settings of a stack whose model this is."""
-        return {
-            "LLM_PROVIDER": "openai",
-            "OPENAI_BASE_URL": self.url,
-            "OPENAI_API_KEY": "sk-test-key",
-            "LLM_MODEL": "test-model",
-        }
+        return {**OPENAI.env(self.url), "LLM_MODEL": "test-model"}
 
     def answer(self, peer: tuple[str, int], body: bytes) -> tuple[int, dict[str, object]]:
         question = json.loads(body)["messages"][-1]["content"]
@@ -103,7 +99,7 @@ def keep_alive_model() -> Iterator[KeepAliveModel]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    model.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    model.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -31,12 +31,11 @@ class ModelProtocol:
     messages_of: Callable[[dict[str, Any]], list[dict[str, str]]]
     streamed: Callable[[dict[str, Any]], bool]
 
-    def env(self, server: HTTPServer) -> dict[str, str]:
-        return {
-            "LLM_PROVIDER": self.provider,
-            self.base_url_variable: server.url_for(self.root),
-            self.api_key_variable: API_KEY,
-        }
+    def env(self, server: HTTPServer | str) -> dict[str, str]:
+        """The settings of a stack whose model is this protocol's endpoint on `server`: a test's HTTP server, or the
+        URL (scheme, host, port) of another one."""
+        base_url = server + self.root if isinstance(server, str) else server.url_for(self.root)
+        return {"LLM_PROVIDER": self.provider, self.base_url_variable: base_url, self.api_key_variable: API_KEY}
 
     def settings(self, base_url: str, **overrides: Any) -> Settings:
         """The provider's settings for a model at `base_url` (its root, see `root`); quick retries."""
@@ -85,3 +84,4 @@ DASHSCOPE = ModelProtocol(
 )
 
 PROTOCOLS = (OPENAI, DASHSCOPE)
+BY_PROVIDER = {protocol.provider: protocol for protocol in PROTOCOLS}

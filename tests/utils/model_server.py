@@ -11,8 +11,9 @@ from werkzeug import Request, Response
 COMPLETIONS = "/v1/chat/completions"
 
 
-def completion(content: str) -> dict[str, Any]:
-    return {
+def completion(content: str, usage: tuple[int, int] | None = None) -> dict[str, Any]:
+    """A whole answer; with the (prompt, completion) token usage when given."""
+    body: dict[str, Any] = {
         "id": "chatcmpl-1",
         "object": "chat.completion",
         "created": 1,
@@ -25,6 +26,9 @@ def completion(content: str) -> dict[str, Any]:
             }
         ],
     }
+    if usage is not None:
+        body["usage"] = _usage(*usage)
+    return body
 
 
 def sse(*pieces: str, usage: tuple[int, int] | None = (5, 3)) -> str:
@@ -49,14 +53,14 @@ def sse(*pieces: str, usage: tuple[int, int] | None = (5, 3)) -> str:
                 "created": 1,
                 "model": "test-model",
                 "choices": [],
-                "usage": {
-                    "prompt_tokens": prompt,
-                    "completion_tokens": completion,
-                    "total_tokens": prompt + completion,
-                },
+                "usage": _usage(prompt, completion),
             }
         )
     return "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
+
+
+def _usage(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def sent_bodies(httpserver: HTTPServer) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from convoflow.logging_setup import configure_logging
 from convoflow.services.chat import ChatService
 from convoflow.services.history import SessionHistory
 from convoflow.services.idempotency import IdempotentRequests
+from convoflow.services.redis_client import reconnect_once
 from convoflow.services.runs import RunService
 from convoflow.tasks import names
 from convoflow.web import STATIC_DIR
@@ -50,6 +51,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout=REDIS_POOL_WAIT_SECONDS,
         socket_connect_timeout=2,
         socket_timeout=5,
+        # After a Redis restart each pooled connection would fail its next command (a 503). What the API sends is
+        # safe to send twice: SETs and scripts that check their own claim, saves and runs a worker runs once.
+        retry=reconnect_once(),
     )
     client = aioredis.Redis.from_pool(pool)  # the client owns the pool: closing it closes the pool
     gateway = TaskGateway(settings, get_celery_app(), client)

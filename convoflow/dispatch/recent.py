@@ -152,7 +152,11 @@ class RecentTurns:
         if count <= 0:
             return []
         raw = await self.redis.lrange(self._key(owner, session_id), 0, count - 1)
-        return [jsoncodec.loads(item) for item in raw]
+        turns: dict[str, dict[str, Any]] = {}
+        for item in raw:  # a push sent again after a lost reply (or a redelivered run) may have cached a turn twice
+            turn = jsoncodec.loads(item)
+            turns.setdefault(str(turn["turn_id"]), turn)
+        return list(turns.values())
 
     async def snapshot(
         self, owner: str | None, session_id: str, *, anchor: str | None = None, stored_too: bool = False

@@ -128,6 +128,8 @@ class IdempotentRequests:
             raw = await self.redis.get(key)
             if raw is None:  # the first request failed and let go of the key in between: claim it
                 continue
+            if raw == claim.encode():  # ours: the SET ran, but its reply was lost and the client sent it again
+                return Claim(key, claim, request_hash)
             record = json.loads(raw)
             if record.get("fingerprint") != request_hash:
                 message = "this Idempotency-Key was already used for a request with a different body"

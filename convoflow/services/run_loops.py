@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from convoflow.config import Settings
+from convoflow.services.redis_client import reconnect_once
 from convoflow.workflow import ConversationWorkflow, build_provider
 
 logger = logging.getLogger(__name__)
@@ -99,15 +97,10 @@ def _open_loop(settings: Settings) -> RunLoop:
     async def open_clients() -> tuple[ConversationWorkflow, aioredis.Redis]:
         # In the loop: client sessions belong to the loop they are created in.
         workflow = ConversationWorkflow(build_provider(settings), settings)
-        # Kept between runs, its connection can be one Redis closed meanwhile (a restart), which the asyncio client
-        # only finds out by using it: one immediate retry on a new connection. Both commands it sends (EXISTS,
-        # PEXPIRE) are safe to send twice.
+        # Kept between runs, its connection can be one Redis closed meanwhile (a restart). Both commands it sends
+        # (EXISTS, PEXPIRE) are safe to send twice.
         flags = aioredis.Redis.from_url(
-            settings.redis_url,
-            socket_connect_timeout=2,
-            socket_timeout=5,
-            retry=Retry(NoBackoff(), 1),
-            retry_on_error=[RedisConnectionError],
+            settings.redis_url, socket_connect_timeout=2, socket_timeout=5, retry=reconnect_once()
         )
         return workflow, flags
 

@@ -1,4 +1,5 @@
-"""Guarantee 3: Redis (AOF) killed and restarted under load: every 200 is stored once, the rest are JSON 503s."""
+"""Guarantee 3: Redis (AOF) killed and restarted under load: every 200 is stored once, the rest are JSON 503s;
+once Redis is back, no request fails."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -18,6 +20,19 @@ from tests.utils.processes import wait_until
 from tests.utils.services import RedisServer, RedisTarget, running_private_redis
 
 pytestmark = pytest.mark.faults
+
+RESTART_BURST = 16
+
+
+def at_once(client: httpx.Client, session_id: str, count: int) -> list[httpx.Response]:
+    """`count` turns of one session sent at the same moment."""
+    with ThreadPoolExecutor(count) as pool:
+        return list(
+            pool.map(
+                lambda n: client.post("/run", json={"user_input": f"turn {n}", "session_id": session_id}),
+                range(count),
+            )
+        )
 
 
 @pytest.fixture
@@ -57,3 +72,24 @@ def test_broker_restart_loses_no_acknowledged_turn(aof_redis: RedisServer, postg
     assert row["503"] > 0, "the outage must have been felt"
     for body in result.bodies_5xx:
         assert json.loads(body)["error"] in ("broker_unavailable", "redis_unavailable")
+
+
+def test_no_request_fails_once_redis_is_back(aof_redis: RedisServer, postgres_url: str, log_dir: Path) -> None:
+    """The API's pooled Redis connections died with the server; the first request on each must not fail."""
+    stack = make_stack("redis-back", RedisTarget("127.0.0.1", aof_redis.port, aof_redis), postgres_url, log_dir)
+    session = f"back-{uuid.uuid4()}"
+    try:
+        start_worker_and_api(stack)
+        with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+            before = at_once(client, session, RESTART_BURST)  # leaves the pool with about as many connections
+            assert [response.status_code for response in before] == [200] * RESTART_BURST
+            aof_redis.kill()
+            aof_redis.start()
+            after = at_once(client, session, RESTART_BURST)
+            assert [response.status_code for response in after] == [200] * RESTART_BURST, [
+                response.text for response in after if response.status_code != 200
+            ]
+            task = client.get(f"/task/{after[0].json()['task_id']}")
+            assert task.status_code == 200, task.text
+    finally:
+        stack.stop()

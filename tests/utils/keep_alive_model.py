@@ -1,10 +1,13 @@
 """An OpenAI chat-completions endpoint that keeps connections open (HTTP/1.1), as real model endpoints do, and
 records from which client connection each request came (pytest-httpserver answers one request per connection).
-Streams are written a word at a time, slowly, and it notices a client that stops reading them."""
+Streams are written a word at a time, slowly, and it notices a client that stops reading them or leaves while it
+holds back an answer."""
 
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,12 +29,15 @@ class KeepAliveModel:
 
     Asked to stream, it sends the echo and then up to STREAM_WORDS more words, one every STREAM_PAUSE seconds; a
     stream whose connection the client closed before the end is counted in `abandoned` (and not written further).
+    The answer to an input in `hold` comes that many seconds late; a client that leaves meanwhile is counted in
+    `abandoned` too.
     """
 
     url: str = ""  # scheme, host and port
     peers: list[tuple[str, int]] = field(default_factory=list)  # the client address of each request, in order
     fail_first: set[str] = field(default_factory=set)
     drop_idle: bool = False
+    hold: dict[str, float] = field(default_factory=dict)
     abandoned: int = 0
     _failed: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -63,6 +69,12 @@ def keep_alive_model() -> Iterator[KeepAliveModel]:
             if request.get("stream"):
                 self.stream(str(request["messages"][-1]["content"]))
                 return
+            question = str(request["messages"][-1]["content"])
+            if question in model.hold and self.client_leaves_within(model.hold[question]):
+                with model._lock:
+                    model.abandoned += 1
+                self.close_connection = True
+                return
             payload: dict[str, object]
             if self.path != COMPLETIONS:
                 status, payload = 404, {"error": {"message": "no such path"}}
@@ -75,6 +87,18 @@ def keep_alive_model() -> Iterator[KeepAliveModel]:
             self.end_headers()
             self.wfile.write(data)
             self.close_connection = model.drop_idle
+
+        def client_leaves_within(self, seconds: float) -> bool:
+            """Wait `seconds`; True as soon as the client closes its connection."""
+            deadline = time.monotonic() + seconds
+            while (remaining := deadline - time.monotonic()) > 0:
+                readable, _, _ = select.select([self.connection], [], [], remaining)
+                if readable:
+                    try:
+                        return bool(self.connection.recv(1, socket.MSG_PEEK) == b"")
+                    except ConnectionResetError:
+                        return True
+            return False
 
         def stream(self, question: str) -> None:
             # Close-delimited (no length, no chunking): the body ends when this connection does.

@@ -1,6 +1,7 @@
 """Background runs keep their event loops, model providers and Redis clients between runs: model connections are
 reused, each run still logs under its own request id, a connection the model dropped while idle is not used again,
-and a stopping worker closes them all. (Eight runs at once, eight loops: tests/api/test_runs.py.)"""
+a run stopped by its time limit leaves nothing running on its loop, and a stopping worker closes them all. (Eight
+runs at once, eight loops: tests/api/test_runs.py.)"""
 
 from __future__ import annotations
 
@@ -120,6 +121,33 @@ def queue_and_finish(stack: Stack, user_input: str) -> dict[str, Any]:
 
     wait_until(accepted, 60, interval=0.5, what="the API to take a run")
     return wait_for_state(stack, queued["task_id"], "succeeded", "failed")
+
+
+def test_a_run_past_its_time_limit_leaves_nothing_running_on_its_loop(
+    model: KeepAliveModel, sqlite_url: str, redis_target: RedisTarget, log_dir: Path
+) -> None:
+    # A prefork pool process: Celery's soft time limit raises inside the run's loop, and the same process (so the
+    # same loop) takes the next run.
+    stack = make_stack(
+        "run-loops-limit",
+        redis_target,
+        sqlite_url,
+        log_dir,
+        **model.env(),
+        TASK_SOFT_TIME_LIMIT="1",
+        TASK_TIME_LIMIT="120",
+    )
+    model.hold["past the time limit"] = 90
+    abandoned_before = model.abandoned
+    with running(stack, worker_args=("-P", "prefork", "-c", "1")) as live:
+        with live.http() as client:
+            queued = client.post("/runs", json={"user_input": "past the time limit"})
+        assert queued.status_code == 202, queued.text
+        assert wait_for_state(live, queued.json()["task_id"], "failed", "succeeded")["state"] == "failed"
+        # The model call the limit interrupted is given up there and then (its connection closed), not left
+        # pending on the loop, where the next run would resume it.
+        wait_until(lambda: model.abandoned > abandoned_before, 45, what="the interrupted model call to be given up")
+        run_to_end(live, "after the time limit")
 
 
 def test_a_stopping_worker_closes_its_loops_and_model_connections(runs_stack: Stack) -> None:

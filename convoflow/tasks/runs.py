@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from celery import Task, shared_task, states
-from celery.exceptions import Ignore
+from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from convoflow.config import get_settings
 from convoflow.tasks import names
@@ -62,3 +62,7 @@ def run_workflow_task(
     except ModelError as exc:
         logger.warning("run %s: model call failed: %s", run.run_id, exc.log_text)
         raise RunFailed(f"the language model did not answer: {exc}") from None
+    except SoftTimeLimitExceeded:  # prefork only: a thread pool enforces no time limit
+        limit = get_settings().task_soft_time_limit
+        logger.warning("run %s: stopped by its time limit (TASK_SOFT_TIME_LIMIT, %d s)", run.run_id, limit)
+        raise RunFailed(f"the run did not finish within its time limit of {limit} s") from None

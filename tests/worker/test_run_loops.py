@@ -143,7 +143,9 @@ def test_a_run_past_its_time_limit_leaves_nothing_running_on_its_loop(
         with live.http() as client:
             queued = client.post("/runs", json={"user_input": "past the time limit"})
         assert queued.status_code == 202, queued.text
-        assert wait_for_state(live, queued.json()["task_id"], "failed", "succeeded")["state"] == "failed"
+        status = wait_for_state(live, queued.json()["task_id"], "failed", "succeeded")
+        assert status["state"] == "failed"
+        assert status["error"] == "RunFailed: the run did not finish within its time limit of 1 s", status
         # The model call the limit interrupted is given up there and then (its connection closed), not left
         # pending on the loop, where the next run would resume it.
         wait_until(lambda: model.abandoned > abandoned_before, 45, what="the interrupted model call to be given up")

@@ -91,5 +91,9 @@ def test_no_request_fails_once_redis_is_back(aof_redis: RedisServer, postgres_ur
             ]
             task = client.get(f"/task/{after[0].json()['task_id']}")
             assert task.status_code == 200, task.text
+            # Through a worker, which reconnects by itself meanwhile, and the API's result listener.
+            history = client.get("/history", params={"session_id": session, "limit": 100})
+            assert history.status_code == 200, history.text
+            assert history.json()["count"] == 2 * RESTART_BURST
     finally:
         stack.stop()

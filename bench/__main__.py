@@ -18,6 +18,7 @@ from typing import Any
 from bench.api import history_latency, naive_reference, real_protocol_model, run_throughput, slow_model
 from bench.drain import direct_insert_rates, drain_rate
 from bench.harness import bench_stack, free_redis_db, python_loop_ms
+from bench.soak import soak
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -34,8 +35,9 @@ TARGETS = [
     ("worker RSS / naive worker RSS, same packages", "memory.worker_to_naive", "<= 1"),
 ]
 
-SECTIONS = ("drain", "run", "slow", "history", "openai", "dashscope")
-# dashscope (the same real-protocol loads as openai, ~40 s) only when asked for: the whole run stays under 5 minutes.
+SECTIONS = ("drain", "run", "slow", "history", "openai", "dashscope", "soak")
+# dashscope (the same real-protocol loads as openai, ~40 s) and soak (~3 minutes) only when asked for: the whole
+# run stays under 5 minutes.
 DEFAULT_SECTIONS = ("drain", "run", "slow", "history", "openai")
 
 
@@ -87,7 +89,7 @@ def main() -> int:
         "--only",
         action="append",
         choices=SECTIONS,
-        help="run only this measurement (repeatable); the default runs all of them but dashscope",
+        help="run only this measurement (repeatable); the default runs all of them but dashscope and soak",
     )
     args = parser.parse_args()
     only = set(args.only or DEFAULT_SECTIONS)
@@ -153,6 +155,9 @@ def main() -> int:
                 for key in ("history_p50_ms", "history_p99_ms", "worker_rss_mb"):
                     figures["history"][f"prefork_pool_{key}"] = prefork[key]
                 print(f"history: {figures['history']}", flush=True)
+            if "soak" in only:
+                figures["soak"] = soak(stack, rounds=2 if args.quick else 6, seconds=5 if args.quick else 30)
+                print(f"soak: {figures['soak']}", flush=True)
     figures["meta"]["seconds"] = round(time.perf_counter() - started, 1)
     print_table(figures)
     RESULTS.mkdir(exist_ok=True)

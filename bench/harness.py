@@ -167,6 +167,7 @@ class WrkResult:
     non_2xx: int
     errors: int
     latency_ms: dict[str, float]
+    output: str = ""  # wrk's whole report, with whatever the script's done() wrote
 
     @property
     def rps(self) -> float:
@@ -205,6 +206,7 @@ def wrk(url: str, *, connections: int, seconds: int, threads: int = 2, script: P
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         errors=sum(int(n) for n in socket_errors.groups()) if socket_errors else 0,
         latency_ms=latency,
+        output=output,
     )
 
 

@@ -86,6 +86,16 @@ def push_commands(
     pipe.expire(key, ttl_seconds)
 
 
+def decode_newest(raw: list[Any]) -> list[dict[str, Any]]:
+    """A session list's entries (newest first) as turns, each turn once: a push sent again after a lost reply, or
+    by a redelivered run, may have cached a turn twice."""
+    turns: dict[str, dict[str, Any]] = {}
+    for item in raw:
+        turn = jsoncodec.loads(item)
+        turns.setdefault(str(turn["turn_id"]), turn)
+    return list(turns.values())
+
+
 @dataclass(frozen=True)
 class RecentSnapshot:
     """Cached turns of one session, newest first, and which of them are not stored yet."""
@@ -151,12 +161,7 @@ class RecentTurns:
         """Up to `count` turns, newest first."""
         if count <= 0:
             return []
-        raw = await self.redis.lrange(self._key(owner, session_id), 0, count - 1)
-        turns: dict[str, dict[str, Any]] = {}
-        for item in raw:  # a push sent again after a lost reply (or a redelivered run) may have cached a turn twice
-            turn = jsoncodec.loads(item)
-            turns.setdefault(str(turn["turn_id"]), turn)
-        return list(turns.values())
+        return decode_newest(await self.redis.lrange(self._key(owner, session_id), 0, count - 1))
 
     async def snapshot(
         self, owner: str | None, session_id: str, *, anchor: str | None = None, stored_too: bool = False

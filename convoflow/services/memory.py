@@ -7,18 +7,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from convoflow import jsoncodec
 from convoflow.config import Settings
-from convoflow.dispatch.recent import RECENT_TURNS_TTL_SECONDS, push_commands, recent_capacity, recent_key
+from convoflow.dispatch.recent import (
+    RECENT_TURNS_TTL_SECONDS,
+    decode_newest,
+    push_commands,
+    recent_capacity,
+    recent_key,
+)
 from convoflow.services.redis_client import sync_redis
 
 
 def newest_turns(settings: Settings, owner: str | None, session_id: str, count: int) -> list[dict[str, Any]]:
-    """Up to `count` cached turns of the session, newest first."""
+    """Up to `count` cached turns of the session, newest first, each once."""
     if count <= 0:
         return []
     raw = sync_redis(settings.redis_url).lrange(recent_key(settings, owner, session_id), 0, count - 1)
-    return [jsoncodec.loads(item) for item in raw]  # type: ignore[union-attr]
+    return decode_newest(raw)  # type: ignore[arg-type]
 
 
 def remember_turn(settings: Settings, turn: dict[str, Any]) -> None:

@@ -21,7 +21,9 @@ def reconnect_once() -> Retry:
     """One immediate retry on a new connection when a pooled one turns out to be closed.
 
     An asyncio client only learns that Redis closed its idle connections (a restart, a failover) by using them, so
-    without it every pooled connection fails one command after Redis is back. Only connection errors are retried,
+    without it every pooled connection fails one command after Redis is back. (redis-py 8's asyncio pool checks a
+    connection for a close before handing it out, but skips that check while maintenance notifications are on, and
+    they are, as "auto", by default; the synchronous pool always checks.) Only connection errors are retried,
     never timeouts (the command may still be running). Whatever a client with this policy sends must be safe to
     run twice: a connection can break after Redis ran a command and before its reply arrived.
     """

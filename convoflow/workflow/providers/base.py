@@ -178,13 +178,6 @@ class RetryPolicy:
             await deltas.aclose()
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
-        attempts = 0
-
-        async def attempt() -> T:
-            nonlocal attempts
-            attempts += 1
-            return await call()
-
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda error: self._is_retryable(error) and self._backoff.allows(error)),
             stop=stop_after_attempt(self._attempts),
@@ -193,10 +186,11 @@ class RetryPolicy:
             reraise=True,
         )
         try:
-            return await retrying(attempt)
+            return await retrying(call)
         except ModelError:
             raise
         except Exception as error:
+            attempts = int(retrying.statistics.get("attempt_number", 1))  # tenacity counts them
             message = failure_message(self._reason(error)) + attempts_suffix(attempts)
             raise ModelError(message, provider=self._provider, detail=self._detail(error)) from error
 

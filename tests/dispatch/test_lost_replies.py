@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -15,7 +16,8 @@ from convoflow.config import Settings
 from convoflow.dispatch.recent import RecentTurns
 from convoflow.services.idempotency import Claim, IdempotentRequests
 from convoflow.services.redis_client import reconnect_once
-from tests.utils.services import RedisTarget, delete_prefixed_keys
+from tests.conftest import make_stack
+from tests.utils.services import RedisTarget
 from tests.utils.tcp_proxy import LossyProxy, lossy_proxy
 
 pytestmark = pytest.mark.anyio
@@ -28,10 +30,13 @@ def proxy(redis_target: RedisTarget) -> Iterator[LossyProxy]:
 
 
 @pytest.fixture
-def settings(redis_target: RedisTarget) -> Iterator[Settings]:
-    prefix = f"cftest-lost-{uuid.uuid4().hex[:8]}:"
-    yield Settings(_env_file=None, redis_key_prefix=prefix, idempotency_wait_seconds=1)  # type: ignore[call-arg]
-    delete_prefixed_keys(redis_target.host, redis_target.port, prefix, redis_target.password)
+def settings(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Settings]:
+    """A private Redis namespace (no processes), emptied afterwards."""
+    stack = make_stack("lost-replies", redis_target, sqlite_url, log_dir, IDEMPOTENCY_WAIT_SECONDS="1")
+    try:
+        yield stack.settings
+    finally:
+        stack.stop()
 
 
 @pytest.fixture

@@ -5,25 +5,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from convoflow.config import Settings
 from convoflow.services import memory
-from tests.utils.services import RedisTarget, delete_prefixed_keys
+from tests.conftest import make_stack
+from tests.utils.services import RedisTarget
 
 
 @pytest.fixture
-def settings(redis_target: RedisTarget) -> Iterator[Settings]:
-    prefix = f"cftest-memory-{uuid.uuid4().hex[:8]}:"
-    yield Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        redis_host=redis_target.host,
-        redis_port=redis_target.port,
-        redis_password=redis_target.password,
-        redis_key_prefix=prefix,
-    )
-    delete_prefixed_keys(redis_target.host, redis_target.port, prefix, redis_target.password)
+def settings(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Settings]:
+    """A private Redis namespace (no processes), emptied afterwards."""
+    stack = make_stack("memory", redis_target, sqlite_url, log_dir)
+    try:
+        yield stack.settings
+    finally:
+        stack.stop()
 
 
 def test_a_turn_remembered_twice_is_read_once(settings: Settings) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import make_stack
+from tests.utils.conversations import post_turns_at_once
 from tests.utils.processes import wait_until
 from tests.utils.services import RedisTarget
 from tests.utils.stack import Stack, running
@@ -25,20 +24,9 @@ def slow_model_stack(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) 
         yield live
 
 
-async def _post_all(url: str, session: str) -> list[httpx.Response]:
-    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        return await asyncio.gather(
-            *(
-                client.post("/run", json={"user_input": f"turn {index}", "session_id": session})
-                for index in range(IN_FLIGHT)
-            )
-        )
-
-
 def test_many_turns_waiting_on_the_model_at_once_are_all_answered_and_stored(slow_model_stack: Stack) -> None:
     session = f"concurrent-{uuid.uuid4()}"
-    responses = asyncio.run(_post_all(slow_model_stack.api_url, session))
+    responses = post_turns_at_once(slow_model_stack.api_url, session, IN_FLIGHT)
 
     failures = [(response.status_code, response.text[:200]) for response in responses if response.status_code != 200]
     assert failures == []

@@ -7,7 +7,6 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ import pytest
 
 from tests.conftest import make_stack
 from tests.faults.conftest import record_fault, start_worker_and_api, stored_after_catch_up
+from tests.utils.conversations import post_turns_at_once
 from tests.utils.load import BackgroundLoad
 from tests.utils.processes import wait_until
 from tests.utils.services import RedisServer, RedisTarget, running_private_redis
@@ -22,17 +22,6 @@ from tests.utils.services import RedisServer, RedisTarget, running_private_redis
 pytestmark = pytest.mark.faults
 
 RESTART_BURST = 16
-
-
-def at_once(client: httpx.Client, session_id: str, count: int) -> list[httpx.Response]:
-    """`count` turns of one session sent at the same moment."""
-    with ThreadPoolExecutor(count) as pool:
-        return list(
-            pool.map(
-                lambda n: client.post("/run", json={"user_input": f"turn {n}", "session_id": session_id}),
-                range(count),
-            )
-        )
 
 
 @pytest.fixture
@@ -81,11 +70,12 @@ def test_no_request_fails_once_redis_is_back(aof_redis: RedisServer, postgres_ur
     try:
         start_worker_and_api(stack)
         with httpx.Client(base_url=stack.api_url, timeout=30) as client:
-            before = at_once(client, session, RESTART_BURST)  # leaves the pool with about as many connections
+            # Leaves the API's Redis pool with about as many connections.
+            before = post_turns_at_once(stack.api_url, session, RESTART_BURST)
             assert [response.status_code for response in before] == [200] * RESTART_BURST
             aof_redis.kill()
             aof_redis.start()
-            after = at_once(client, session, RESTART_BURST)
+            after = post_turns_at_once(stack.api_url, session, RESTART_BURST)
             assert [response.status_code for response in after] == [200] * RESTART_BURST, [
                 response.text for response in after if response.status_code != 200
             ]

@@ -1,7 +1,9 @@
-"""Client-side helpers for the conversation endpoints: read server-sent events, poll tasks and history."""
+"""Client-side helpers for the conversation endpoints: send turns at once, read server-sent events, poll tasks and
+history."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -15,6 +17,19 @@ import redis
 from convoflow.services import outbox
 from tests.utils.processes import wait_until
 from tests.utils.stack import Stack
+
+
+def post_turns_at_once(url: str, session_id: str, count: int) -> list[httpx.Response]:
+    """`count` turns of one session (`turn <n>`) sent to POST /run at the same moment, each on its own connection."""
+
+    async def post_all() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+            return await asyncio.gather(
+                *(client.post("/run", json={"user_input": f"turn {n}", "session_id": session_id}) for n in range(count))
+            )
+
+    return asyncio.run(post_all())
 
 
 def sse_events(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -142,10 +142,7 @@ def test_a_run_past_its_time_limit_leaves_nothing_running_on_its_loop(
     abandoned_before = model.abandoned
     with running(stack, worker_args=("-P", "prefork", "-c", "1")) as live:
         run_to_end(live, "before the time limit")
-        with live.http() as client:
-            queued = client.post("/runs", json={"user_input": "past the time limit"})
-        assert queued.status_code == 202, queued.text
-        status = wait_for_state(live, queued.json()["task_id"], "failed", "succeeded")
+        status = queue_and_finish(live, "past the time limit")
         assert status["state"] == "failed"
         assert status["error"] == "RunFailed: the run did not finish within its time limit of 2 s", status
         # The model call the limit interrupted is given up there and then (its connection closed), not left

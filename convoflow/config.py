@@ -192,6 +192,12 @@ class Settings(BaseSettings):
     task_soft_time_limit: int = Field(default=300, ge=1)
     task_time_limit: int = Field(default=600, ge=1)
     result_expires: int = Field(default=86_400, ge=60, description="seconds Celery keeps task results")
+    read_result_expires: int = Field(
+        default=300,
+        ge=10,
+        description="seconds a read's result (a history page, the session list, a database check) is kept: its "
+        "caller takes it at once, and a page kept for RESULT_EXPIRES would fill Redis (16 KB per 50-turn read)",
+    )
     db_task_max_retries: int = Field(default=5, ge=0, description="retries of reads, deletes and schema tasks")
     db_task_retry_backoff_max: int = Field(default=10, ge=1)
     save_batch_size: int = Field(default=500, ge=1, description="most saves stored in one transaction")
@@ -338,6 +344,8 @@ class Settings(BaseSettings):
             raise ValueError("LLM_PROVIDER=openai needs OPENAI_API_KEY in production")
         if self.llm_provider == "dashscope" and not self.dashscope_api_key:
             raise ValueError("LLM_PROVIDER=dashscope needs DASHSCOPE_API_KEY")
+        if self.read_result_expires < self.task_wait_timeout:
+            raise ValueError("READ_RESULT_EXPIRES must be at least TASK_WAIT_TIMEOUT (a waiting caller reads it)")
         if 0 < self.health_beat_max_age_seconds <= self.beat_heartbeat_interval_seconds:
             raise ValueError("HEALTH_BEAT_MAX_AGE_SECONDS must exceed BEAT_HEARTBEAT_INTERVAL_SECONDS")
         return self

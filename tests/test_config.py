@@ -70,6 +70,7 @@ def test_seed_db_type_mysql_builds_a_pymysql_url() -> None:
         {"llm_provider": "dashscope", "dashscope_api_key": ""},
         {"retention_cleanup_schedule": "every day"},
         {"retention_days": 0},
+        {"read_result_expires": 20, "task_wait_timeout": 30},
     ],
 )
 def test_inconsistent_settings_are_refused(values: dict[str, object]) -> None:
@@ -78,11 +79,12 @@ def test_inconsistent_settings_are_refused(values: dict[str, object]) -> None:
 
 
 def test_celery_config_is_json_utc_late_ack_with_result_expiry() -> None:
-    config = celery_config(settings(result_expires=3600))
+    config = celery_config(settings(result_expires=3600, read_result_expires=120))
     assert config["task_serializer"] == config["result_serializer"] == "json"
     assert config["accept_content"] == ["json"]
     assert config["timezone"] == "UTC" and config["enable_utc"] is True
     assert config["result_expires"] == 3600
+    assert config["read_result_expires"] == 120
     assert config["task_acks_late"] is True and config["task_reject_on_worker_lost"] is True
     assert {queue.name for queue in config["task_queues"]} == {"database", "workflow"}
     routes = config["task_routes"]

@@ -19,7 +19,7 @@ from convoflow.worker.events import LoopThreadTaskEvents
 from convoflow.worker.outbox_sweeper import OutboxSweeper
 from convoflow.worker.pool import configured_pool
 from convoflow.worker.queues import DATABASE_QUEUE, QUEUES, TASK_MODULES, TASK_ROUTES
-from convoflow.worker.results import use_result_backend
+from convoflow.worker.results import READ_RESULT_EXPIRES, use_result_backend
 from convoflow.worker.schedule import beat_schedule
 
 # Redelivery of an unacknowledged message after a worker dies. Saves are idempotent, so a short
@@ -75,6 +75,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": DATABASE_QUEUE,
         "task_routes": TASK_ROUTES,
         "result_expires": settings.result_expires,
+        READ_RESULT_EXPIRES: settings.read_result_expires,
         "task_track_started": True,
         "task_soft_time_limit": settings.task_soft_time_limit,
         "task_time_limit": settings.task_time_limit,

@@ -6,7 +6,9 @@
 - Before storing any state Celery reads the task's key, so that a task delivered twice never overwrites a
   SUCCESS; a read task (a class attribute `result_precheck = False`: history, sessions, the database check) does
   nothing a second delivery could undo, so its SUCCESS is written without that read: one round trip instead of
-  two on the path of every history page.
+  two on the path of every history page. It is also kept for `READ_RESULT_EXPIRES` (the Celery setting of that
+  name; READ_RESULT_EXPIRES in .env), not `result_expires`: its caller takes it at once, and a day of history pages
+  (16 KB each for 50 turns) would fill Redis under a steady read load.
 - Celery publishes a result on a channel named after the task's key, so a waiting sender subscribes and
   unsubscribes once per task. A sender that names one of our reply channels in the message's `reply_to`
   (an API process listens on one for its whole life) gets a finished task's state published there instead
@@ -57,6 +59,8 @@ def store_successes(app: Celery, results: Mapping[str, dict[str, Any]]) -> None:
 
 
 BACKEND = f"{__name__}:RedisResultBackend"
+# The Celery setting that holds how long a read task's SUCCESS is kept (seconds; unset: `result_expires`).
+READ_RESULT_EXPIRES = "read_result_expires"
 # What a reply channel's name starts with (after the key prefix); a message's reply_to that does not is Celery's.
 REPLY_PREFIX = "convoflow-replies:"
 
@@ -104,8 +108,10 @@ class RedisResultBackend(RedisBackend):  # type: ignore[misc]
         task = this.app.tasks.get(getattr(request, "task", None) or "")
         if state == states.SUCCESS and not getattr(task, "result_precheck", True):
             key = this.get_key_for_task(task_id)
+            expires = this.app.conf.get(READ_RESULT_EXPIRES) or this.expires
             this.ensure(
-                self._set_and_publish, (key, self._encoded(task_id, result, state, None, request), channel or key)
+                self._set_and_publish,
+                (key, self._encoded(task_id, result, state, None, request), channel or key, expires),
             )
             return result
         stored = celery_backend._store_result(task_id, result, state, traceback=traceback, request=request, **kwargs)
@@ -120,12 +126,13 @@ class RedisResultBackend(RedisBackend):  # type: ignore[misc]
         meta["task_id"] = bytes_to_str(task_id)
         return this.encode(meta)
 
-    def _set_and_publish(self, key: Any, value: Any, channel: Any) -> None:
-        """Celery's write of a result (the key, with its expiry, then the notice) with the notice on `channel`."""
+    def _set_and_publish(self, key: Any, value: Any, channel: Any, expires: int | None) -> None:
+        """Celery's write of a result (the key, kept `expires` seconds or forever, then the notice) with the notice
+        on `channel`."""
         this: Any = self
         with this.client.pipeline() as pipe:
-            if this.expires:
-                pipe.setex(key, this.expires, value)
+            if expires:
+                pipe.setex(key, expires, value)
             else:
                 pipe.set(key, value)
             pipe.publish(channel, value)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
+
+import redis
 
 from tests.utils.conversations import wait_for_state
 from tests.utils.stack import Stack
@@ -57,6 +61,32 @@ def test_task_endpoint_answers_404_for_ids_it_never_issued(stack: Stack) -> None
         response = client.get(f"/task/{uuid.uuid4()}")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+def test_a_history_page_is_kept_in_redis_briefly_and_a_save_result_for_result_expires(stack: Stack) -> None:
+    """A page is read at once by the API that asked for it; kept a day like other results, each read of 50 turns
+    held 16 KB of Redis for a day (several GB an hour under a steady read load)."""
+    session = f"ttl-{uuid.uuid4()}"
+    with stack.http() as client:
+        saved = client.post("/run", json={"user_input": "kept how long?", "session_id": session}).json()
+        wait_for_state(stack, saved["task_id"], "succeeded", timeout=30)
+        assert client.get("/history", params={"session_id": session}).json()["count"] == 1
+    backend: Any = stack.app.backend
+    store = redis.Redis.from_url(stack.settings.redis_url)
+    try:
+        results = {key: store.get(key) or b"{}" for key in store.scan_iter(match=backend.get_key_for_task("*"))}
+        pages = [
+            key
+            for key, raw in results.items()
+            if session.encode() in raw and "history" in (json.loads(raw).get("result") or {})
+        ]
+        assert len(pages) == 1, "the history read's result was not stored"
+        page_ttl = store.ttl(pages[0])
+        save_ttl = store.ttl(backend.get_key_for_task(saved["task_id"]))
+    finally:
+        store.close()
+    assert 0 < page_ttl <= stack.settings.read_result_expires == 300
+    assert stack.settings.result_expires - 60 < save_ttl <= stack.settings.result_expires
 
 
 def test_delete_history_by_session_returns_the_count(stack: Stack) -> None:

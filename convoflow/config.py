@@ -264,6 +264,12 @@ class Settings(BaseSettings):
     health_max_persistence_lag_seconds: float = Field(
         default=120.0, ge=0, description="age of the oldest answered turn not yet stored"
     )
+    health_max_redis_memory_percent: float = Field(
+        default=90.0,
+        ge=0,
+        le=100,
+        description="share of Redis's maxmemory in use (with noeviction, Redis refuses writes when full)",
+    )
     health_beat_max_age_seconds: float = Field(
         default=120.0, ge=0, description="Beat's heartbeat older than this fails /health; 0: Beat not required"
     )

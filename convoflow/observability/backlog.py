@@ -1,4 +1,5 @@
-"""Gauges read when /metrics is scraped: queue depth and age, turns waiting to be stored, Beat's heartbeat age."""
+"""Gauges read when /metrics is scraped: queue depth and age, turns waiting to be stored, Beat's heartbeat age,
+Redis's memory."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from convoflow.dispatch import inspection
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.observability.heartbeat import heartbeat_age
 from convoflow.services import pending
+from convoflow.services.redis_memory import read_memory
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +34,13 @@ class Snapshot(Collector):
 async def read_backlog(gateway: TaskGateway) -> Snapshot:
     """Read the broker and Redis now; a part that cannot be read is left out and its dependency marked down."""
     settings = gateway.settings
-    queues, lag, beat_age = await asyncio.gather(
+    queues, lag, beat_age, memory = await asyncio.gather(
         asyncio.wait_for(
             inspection.queue_states(gateway.app, inspection.expected_queues(gateway.app)), READ_TIMEOUT_SECONDS
         ),
         asyncio.wait_for(pending.persistence_lag(gateway.redis, settings), READ_TIMEOUT_SECONDS),
         asyncio.wait_for(heartbeat_age(gateway.redis, settings), READ_TIMEOUT_SECONDS),
+        asyncio.wait_for(read_memory(gateway.redis), READ_TIMEOUT_SECONDS),
         return_exceptions=True,
     )
     up = GaugeMetricFamily(
@@ -72,5 +75,14 @@ async def read_backlog(gateway: TaskGateway) -> Snapshot:
     if not isinstance(beat_age, BaseException) and beat_age is not None:
         families.append(
             GaugeMetricFamily("convoflow_beat_heartbeat_age_seconds", "Seconds since Beat's last tick.", beat_age)
+        )
+    if not isinstance(memory, BaseException):
+        families.append(
+            GaugeMetricFamily(
+                "convoflow_redis_used_memory_bytes", "Memory Redis uses (INFO used_memory).", memory.used_bytes
+            )
+        )
+        families.append(
+            GaugeMetricFamily("convoflow_redis_maxmemory_bytes", "Redis's maxmemory (0: no limit).", memory.max_bytes)
         )
     return Snapshot(families)

@@ -13,6 +13,7 @@ from convoflow.dispatch import inspection
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.observability.heartbeat import heartbeat_age
 from convoflow.services import pending
+from convoflow.services.redis_memory import NO_EVICTION, RedisMemory, read_memory
 from convoflow.tasks import names
 from convoflow.worker.queues import DATABASE_QUEUE
 
@@ -74,6 +75,37 @@ def judge_queues(settings: Settings, states: list[inspection.QueueState]) -> Che
     return Check(True, "; ".join(described), data)
 
 
+def _mb(value: int) -> str:
+    return f"{value / 2**20:.1f} MB"
+
+
+def judge_redis(settings: Settings, memory: RedisMemory) -> Check:
+    data = {
+        "used_memory_bytes": memory.used_bytes,
+        "maxmemory_bytes": memory.max_bytes,
+        "maxmemory_policy": memory.policy,
+        "used_percent": memory.used_percent,
+        "aof_enabled": memory.aof,
+    }
+    used = f"{_mb(memory.used_bytes)} used"
+    if memory.max_bytes:
+        used += f" of {_mb(memory.max_bytes)} ({memory.used_percent:.0f}%)"
+    if memory.evicts:
+        return Check(
+            False,
+            f"Redis evicts keys when full (maxmemory-policy {memory.policy}): queued saves and turns not stored yet "
+            f"could be dropped; set maxmemory-policy {NO_EVICTION}",
+            data,
+        )
+    limit = settings.health_max_redis_memory_percent
+    if limit and memory.used_percent is not None and memory.used_percent > limit:
+        return Check(False, f"Redis is nearly full: {used} (limit {limit:g}%); writes fail when it is", data)
+    described = f"Redis at {settings.redis_address} answers; {used}"
+    if memory.aof is False:
+        described += "; AOF off: a Redis restart loses what is queued"
+    return Check(True, described, data)
+
+
 def judge_beat(settings: Settings, age: float | None) -> Check:
     limit = settings.health_beat_max_age_seconds
     data = {"last_tick_age_seconds": age, "required": bool(limit)}
@@ -106,8 +138,7 @@ async def check_all(gateway: TaskGateway) -> dict[str, Check]:
     consumers = asyncio.ensure_future(inspection.consumers_by_queue(gateway.app, INSPECT_TIMEOUT_SECONDS))
 
     async def redis_state() -> Check:
-        await gateway.redis.ping()
-        return Check(True, f"Redis at {settings.redis_address} answers")
+        return judge_redis(settings, await read_memory(gateway.redis))
 
     async def broker() -> Check:
         await gateway.ping_broker()

@@ -12,9 +12,9 @@ import redis
 
 from convoflow.observability.heartbeat import heartbeat_key
 from tests.conftest import make_stack
-from tests.utils.ops import health, parse_metrics, start_beat, value
+from tests.utils.ops import Samples, health, parse_metrics, start_beat, value
 from tests.utils.processes import free_port, wait_until
-from tests.utils.services import RedisTarget
+from tests.utils.services import RedisTarget, running_private_redis
 from tests.utils.stack import Stack, running
 
 ALL_CHECKS = {"redis", "broker", "workers", "database", "queues", "beat", "persistence"}
@@ -128,6 +128,62 @@ def test_metrics_still_answer_with_the_unreadable_dependencies_marked_down(api_w
     assert value(samples, "convoflow_dependency_up", dependency="redis") == 0
     assert value(samples, "convoflow_dependency_up", dependency="broker") == 0
     assert not any(name == "convoflow_queue_depth" for name, _ in samples)
+
+
+# --- Redis's memory: an evicting Redis, a nearly full one -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def own_redis_api(sqlite_url: str, log_dir: Path) -> Iterator[tuple[Stack, redis.Redis]]:
+    """An API on a Redis of its own, whose memory settings the tests change (no worker: only `redis` is judged)."""
+    with running_private_redis() as server:
+        stack = make_stack("health-redis-memory", RedisTarget("127.0.0.1", server.port, server), sqlite_url, log_dir)
+        stack.start_api()
+        client = redis.Redis(port=server.port)
+        try:
+            yield stack, client
+        finally:
+            client.close()
+            stack.stop()
+
+
+def test_redis_check_reports_memory_and_fails_on_an_evicting_or_nearly_full_redis(
+    own_redis_api: tuple[Stack, redis.Redis],
+) -> None:
+    stack, client = own_redis_api
+    well = check(stack, "redis")
+    assert well["ok"], well
+    assert well["data"]["used_memory_bytes"] > 0 and well["data"]["maxmemory_bytes"] == 0
+    assert (well["data"]["maxmemory_policy"], well["data"]["aof_enabled"]) == ("noeviction", False)
+    assert "AOF off" in well["detail"]
+    samples = scrape_metrics(stack)
+    assert value(samples, "convoflow_redis_used_memory_bytes") > 0
+    assert value(samples, "convoflow_dependency_up", dependency="redis") == 1
+
+    try:
+        client.config_set("maxmemory", str(1 << 30))
+        client.config_set("maxmemory-policy", "allkeys-lru")
+        evicting = check(stack, "redis")
+        assert not evicting["ok"]
+        assert "maxmemory-policy allkeys-lru" in evicting["detail"] and "noeviction" in evicting["detail"]
+        assert value(scrape_metrics(stack), "convoflow_redis_maxmemory_bytes") == 1 << 30
+
+        client.config_set("maxmemory-policy", "noeviction")
+        assert check(stack, "redis")["ok"]
+        used = int(client.info("memory")["used_memory"])
+        client.config_set("maxmemory", str(int(used * 1.02)))
+        full = check(stack, "redis")
+        assert not full["ok"]
+        assert "nearly full" in full["detail"] and "(limit 90%)" in full["detail"]
+        assert full["data"]["used_percent"] > 90
+    finally:
+        client.config_set("maxmemory", "0")
+    assert check(stack, "redis")["ok"]
+
+
+def scrape_metrics(stack: Stack) -> Samples:
+    with stack.http() as client:
+        return parse_metrics(client.get("/metrics").text)
 
 
 # --- No worker: backlog, queue age, persistence lag --------------------------------------------------

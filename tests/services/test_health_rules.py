@@ -7,8 +7,9 @@ from pydantic import ValidationError
 
 from convoflow.config import Settings
 from convoflow.dispatch.inspection import QueueState
-from convoflow.services.health import judge_beat, judge_persistence, judge_queues, judge_workers
+from convoflow.services.health import judge_beat, judge_persistence, judge_queues, judge_redis, judge_workers
 from convoflow.services.pending import PersistenceLag
+from convoflow.services.redis_memory import RedisMemory
 from tests.utils.processes import PROJECT_ROOT
 
 
@@ -59,6 +60,17 @@ def test_a_beat_limit_not_above_the_heartbeat_interval_is_refused() -> None:
         settings(health_beat_max_age_seconds=5, beat_heartbeat_interval_seconds=10)
 
 
+def test_redis_fails_when_it_may_evict_or_is_fuller_than_the_limit_and_0_only_reports() -> None:
+    mb = 1 << 20
+    assert judge_redis(settings(), RedisMemory(500 * mb, 0, "allkeys-lru", True)).ok  # no limit: nothing is evicted
+    assert not judge_redis(settings(), RedisMemory(1 * mb, 100 * mb, "volatile-lru", True)).ok
+    full = RedisMemory(95 * mb, 100 * mb, "noeviction", True)
+    assert not judge_redis(settings(), full).ok
+    assert judge_redis(settings(health_max_redis_memory_percent=96), full).ok
+    assert judge_redis(settings(health_max_redis_memory_percent=0), full).ok
+    assert judge_redis(settings(health_max_redis_memory_percent=0), full).detail.endswith("(95%)")
+
+
 def test_env_example_documents_every_operations_setting() -> None:
     example = (PROJECT_ROOT / ".env.example").read_text()
     for name in (
@@ -66,6 +78,7 @@ def test_env_example_documents_every_operations_setting() -> None:
         "HEALTH_MAX_QUEUE_DEPTH",
         "HEALTH_MAX_QUEUE_AGE_SECONDS",
         "HEALTH_MAX_PERSISTENCE_LAG_SECONDS",
+        "HEALTH_MAX_REDIS_MEMORY_PERCENT",
         "HEALTH_BEAT_MAX_AGE_SECONDS",
         "BEAT_HEARTBEAT_INTERVAL_SECONDS",
         "WORKER_METRICS_PORT",

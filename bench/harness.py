@@ -149,6 +149,15 @@ def rss_mb(pid: int) -> float:
     return total / 2**20
 
 
+def redis_used_mb(stack: BenchStack) -> float:
+    """Memory the stack's Redis uses (INFO used_memory): what results, queues and session memory occupy."""
+    client = redis.Redis(host=stack.redis_host, port=stack.redis_port, db=stack.redis_db)
+    try:
+        return int(client.info("memory")["used_memory"]) / 2**20
+    finally:
+        client.close()
+
+
 def pss_mb(pid: int) -> float:
     """Proportional set size of a process and all its children, in MiB: each shared page split among its sharers,
     so the sum is what the group really occupies (a prefork pool shares what its parent loaded before forking)."""

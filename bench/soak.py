@@ -1,5 +1,5 @@
-"""The soak (`--only soak`, not in the default run): a mixed load of turns and history reads in rounds, the API's
-and the worker's memory after each, and at the end whether every answered turn was stored."""
+"""The soak (`--only soak`, not in the default run): a mixed load of turns and history reads in rounds, the API's,
+the worker's and Redis's memory after each, and at the end whether every answered turn was stored."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.harness import BenchStack, WrkResult, rss_mb, wait_for_count, wrk
+from bench.harness import BenchStack, WrkResult, redis_used_mb, rss_mb, wait_for_count, wrk
 
 SOAK_SCRIPT = Path(__file__).with_name("soak.lua")
 
@@ -38,7 +38,7 @@ def soak(stack: BenchStack, *, rounds: int = 6, seconds: int = 30, connections: 
     engine = stack.engine()
     try:
         before = stack.count_turns(engine)
-        api_rss, worker_rss, totals = [], [], SoakRound(0, 0, 0)
+        api_rss, worker_rss, redis_used, totals = [], [], [], SoakRound(0, 0, 0)
         elapsed = 0.0
         for _ in range(rounds):
             result = wrk(f"{url}/", connections=connections, seconds=seconds, script=SOAK_SCRIPT)
@@ -49,6 +49,7 @@ def soak(stack: BenchStack, *, rounds: int = 6, seconds: int = 30, connections: 
             elapsed += result.seconds
             api_rss.append(round(rss_mb(api.pid), 1))
             worker_rss.append(round(rss_mb(worker.pid), 1))
+            redis_used.append(round(redis_used_mb(stack), 1))
         stored_after = wait_for_count(stack, engine, before + totals.answered, timeout=120)
         stored = stack.count_turns(engine) - before
     finally:
@@ -65,6 +66,9 @@ def soak(stack: BenchStack, *, rounds: int = 6, seconds: int = 30, connections: 
         "stored_after_s": stored_after,
         "api_rss_mb_by_round": api_rss,
         "worker_rss_mb_by_round": worker_rss,
+        # Turns' results stay RESULT_EXPIRES (a day), reads' READ_RESULT_EXPIRES (300 s: longer than the soak).
+        "redis_used_mb_by_round": redis_used,
+        "redis_growth_mb": redis_used[-1] - redis_used[0],
         # From the end of the first round (start-up and warm-up done) to the end of the last.
         "api_rss_growth_mb": api_rss[-1] - api_rss[0],
         "worker_rss_growth_mb": worker_rss[-1] - worker_rss[0],

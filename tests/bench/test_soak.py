@@ -18,3 +18,4 @@ def test_a_short_soak_counts_turns_and_reads_and_finds_every_turn_stored(tmp_pat
     assert 3 * figures["history_reads"] <= figures["answered"] <= 5 * figures["history_reads"]
     assert figures["stored"] >= figures["answered"] and figures["lost"] == 0
     assert len(figures["api_rss_mb_by_round"]) == len(figures["worker_rss_mb_by_round"]) == 2
+    assert len(figures["redis_used_mb_by_round"]) == 2 and min(figures["redis_used_mb_by_round"]) > 0

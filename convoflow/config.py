@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     )
     celery_broker_url: str = ""
     celery_result_backend: str = ""
+    broker_quorum_queues: bool = Field(
+        default=False,
+        description="RabbitMQ only: declare the task queues as quorum queues (replicated to a majority of the "
+        "cluster's nodes; countdowns and retries then use RabbitMQ's native delayed delivery)",
+    )
     embedded_broker: Literal["auto", "always", "never"] = Field(
         default="auto",
         description="`python -m convoflow.launcher`: start a Valkey of its own when no Redis answers (auto), "
@@ -350,6 +355,8 @@ class Settings(BaseSettings):
             raise ValueError("LLM_PROVIDER=openai needs OPENAI_API_KEY in production")
         if self.llm_provider == "dashscope" and not self.dashscope_api_key:
             raise ValueError("LLM_PROVIDER=dashscope needs DASHSCOPE_API_KEY")
+        if self.broker_quorum_queues and not self.broker_is_amqp:
+            raise ValueError("BROKER_QUORUM_QUEUES needs a RabbitMQ broker (CELERY_BROKER_URL=amqp://...)")
         if self.read_result_expires < self.task_wait_timeout:
             raise ValueError("READ_RESULT_EXPIRES must be at least TASK_WAIT_TIMEOUT (a waiting caller reads it)")
         if 0 < self.health_beat_max_age_seconds <= self.beat_heartbeat_interval_seconds:
@@ -381,6 +388,11 @@ class Settings(BaseSettings):
     @property
     def broker_url(self) -> str:
         return self.celery_broker_url or self.redis_url
+
+    @property
+    def broker_is_amqp(self) -> bool:
+        """Whether the broker is RabbitMQ (AMQP 0-9-1) rather than Redis."""
+        return self.broker_url.split("://", 1)[0] in ("amqp", "amqps", "pyamqp")
 
     @property
     def result_backend_url(self) -> str:

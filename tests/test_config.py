@@ -71,11 +71,24 @@ def test_seed_db_type_mysql_builds_a_pymysql_url() -> None:
         {"retention_cleanup_schedule": "every day"},
         {"retention_days": 0},
         {"read_result_expires": 20, "task_wait_timeout": 30},
+        {"broker_quorum_queues": True},  # the broker is Redis
     ],
 )
 def test_inconsistent_settings_are_refused(values: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         settings(**values)
+
+
+def test_quorum_queues_on_rabbitmq_are_quorum_typed_on_topic_exchanges_with_publisher_confirms() -> None:
+    classic = celery_config(settings(celery_broker_url="amqp://guest:guest@rabbit:5672//"))
+    quorum = celery_config(settings(celery_broker_url="amqp://guest:guest@rabbit:5672//", broker_quorum_queues=True))
+    assert all(not queue.queue_arguments for queue in classic["task_queues"])
+    assert classic["broker_transport_options"]["confirm_publish"] is True
+    assert [queue.name for queue in quorum["task_queues"]] == ["database", "workflow"]
+    for queue in quorum["task_queues"]:
+        assert queue.queue_arguments == {"x-queue-type": "quorum"}
+        assert (queue.exchange.name, queue.exchange.type, queue.routing_key) == (queue.name, "topic", queue.name)
+    assert "confirm_publish" not in celery_config(settings())["broker_transport_options"]
 
 
 def test_celery_config_is_json_utc_late_ack_with_result_expiry() -> None:

@@ -18,7 +18,7 @@ from convoflow.worker.bulk_saves import BulkSaveConsumer
 from convoflow.worker.events import LoopThreadTaskEvents
 from convoflow.worker.outbox_sweeper import OutboxSweeper
 from convoflow.worker.pool import configured_pool
-from convoflow.worker.queues import DATABASE_QUEUE, QUEUES, TASK_MODULES, TASK_ROUTES
+from convoflow.worker.queues import DATABASE_QUEUE, TASK_MODULES, TASK_ROUTES, task_queues
 from convoflow.worker.results import READ_RESULT_EXPIRES, use_result_backend
 from convoflow.worker.schedule import beat_schedule
 
@@ -44,6 +44,9 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
     }
     if settings.redis_key_prefix:
         options["global_keyprefix"] = settings.redis_key_prefix
+    if settings.broker_is_amqp:
+        # A publish returns once RabbitMQ has the message (for a quorum queue: a majority of its nodes).
+        options["confirm_publish"] = True
     return options
 
 
@@ -71,7 +74,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "timezone": "UTC",
         "enable_utc": True,
-        "task_queues": QUEUES,
+        "task_queues": task_queues(settings.broker_quorum_queues),
         "task_default_queue": DATABASE_QUEUE,
         "task_routes": TASK_ROUTES,
         "result_expires": settings.result_expires,

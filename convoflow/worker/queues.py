@@ -9,7 +9,7 @@ beside `celery -A celery_app worker -Q database -n database@%h`.
 
 from __future__ import annotations
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from convoflow.tasks import names
 
@@ -20,6 +20,27 @@ QUEUES: tuple[Queue, ...] = (
     Queue(DATABASE_QUEUE, routing_key=DATABASE_QUEUE),
     Queue(WORKFLOW_QUEUE, routing_key=WORKFLOW_QUEUE),
 )
+
+
+def task_queues(quorum: bool = False) -> tuple[Queue, ...]:
+    """QUEUES, or (`quorum`, RabbitMQ only) the same queues as quorum queues.
+
+    A quorum queue is replicated to a majority of the cluster's nodes. It refuses the global prefetch Celery uses
+    (Celery detects the queue type and prefetches per consumer instead) and holds no message for later, so a
+    countdown or a retry's back-off goes through RabbitMQ's native delayed delivery, which Celery sets up for queues
+    bound to a topic exchange: each queue gets a topic exchange of its own name.
+    """
+    if not quorum:
+        return QUEUES
+    return tuple(
+        Queue(
+            queue.name,
+            Exchange(queue.name, type="topic"),
+            routing_key=queue.routing_key,
+            queue_arguments={"x-queue-type": "quorum"},
+        )
+        for queue in QUEUES
+    )
 
 TASK_ROUTES: dict[str, dict[str, str]] = {
     names.SAVE_CONVERSATION: {"queue": DATABASE_QUEUE},

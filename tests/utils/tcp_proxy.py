@@ -1,5 +1,6 @@
 """A TCP proxy in front of a real server that can lose one reply: the command reaches the server and runs, then the
-client's connection closes before the reply arrives (a network cut or a server restart at the wrong moment)."""
+client's connection closes before the reply arrives (a network cut or a server restart at the wrong moment); and
+that can cut every connection for a while, as a server that is down would (`refuse`, `restore`)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class LossyProxy:
         self._marker: bytes | None = None
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
+        self._refusing = False
         self.lost_replies = 0
         threading.Thread(target=self._accept, name="lossy-proxy", daemon=True).start()
 
@@ -29,6 +31,18 @@ class LossyProxy:
         """The next client write that holds `marker` reaches the server; its reply does not reach the client."""
         with self._lock:
             self._marker = marker
+
+    def refuse(self) -> None:
+        """Cut every open connection, and each new one as soon as it arrives, until `restore()`."""
+        with self._lock:
+            self._refusing = True
+            sockets, self._sockets = self._sockets, []
+        _close(*sockets)
+
+    def restore(self) -> None:
+        """Pass connections to the server again."""
+        with self._lock:
+            self._refusing = False
 
     def _take_marker(self, data: bytes) -> bool:
         with self._lock:
@@ -43,6 +57,11 @@ class LossyProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            with self._lock:
+                refusing = self._refusing
+            if refusing:
+                _close(client)
+                continue
             server = socket.create_connection(self.upstream)
             with self._lock:
                 self._sockets += [client, server]

@@ -42,6 +42,7 @@ def task_queues(quorum: bool = False) -> tuple[Queue, ...]:
         for queue in QUEUES
     )
 
+
 TASK_ROUTES: dict[str, dict[str, str]] = {
     names.SAVE_CONVERSATION: {"queue": DATABASE_QUEUE},
     names.SAVE_TURNS: {"queue": DATABASE_QUEUE},

@@ -261,6 +261,12 @@ class Settings(BaseSettings):
     offline_latency_ms: int = Field(default=0, ge=0)
     system_prompt: str = "You are a helpful assistant."
     history_turns: int = Field(default=10, ge=0)
+    memory_recall_timeout: float = Field(
+        default=2.0,
+        ge=0,
+        description="seconds a turn waits for its session's memory from the database when Redis holds none of it "
+        "(a day after the session's last turn, or after Redis lost it); then it is answered without. 0: never recall",
+    )
 
     # --- Operations: health thresholds, metrics, Beat heartbeat ----------------------------------
     # A threshold of 0 reports the value in /health without ever failing on it.

@@ -1,5 +1,8 @@
 """A bounded per-session list of the newest answered turns in Redis: the model's memory, fast.
 
+The list expires a day after the session's last turn; a session that goes on later has its stored turns read from
+the database (through a worker) and cached again (`refill`).
+
 Which of them are still on their way to the database is the outbox's to say (convoflow.services.outbox):
 a turn enters it before its save is queued and leaves it once a worker has stored it.
 """
@@ -86,6 +89,42 @@ def push_commands(
     pipe.expire(key, ttl_seconds)
 
 
+def recalled_turn(item: dict[str, Any], owner: str | None) -> dict[str, Any]:
+    """A stored turn (a history item) in the form the session's list caches answered turns."""
+    return {
+        "user_input": item["user_input"],
+        "ai_response": item["ai_response"],
+        "session_id": item["session_id"],
+        "turn_id": str(item["turn_id"]),
+        "timestamp": item["timestamp"],
+        "owner": owner,
+        "model": None,
+        "status": item.get("status", "complete"),
+    }
+
+
+def refill_commands(
+    pipe: Any,
+    settings: Settings,
+    owner: str | None,
+    session_id: str,
+    stored: list[dict[str, Any]],
+    *,
+    keep: int,
+    ttl_seconds: int,
+) -> None:
+    """Queue on `pipe` the writes that cache a session's stored turns (history items, newest first) again.
+
+    Behind whatever the list holds: a turn answered meanwhile is newer than any stored one and stays in front.
+    """
+    if not stored:
+        return
+    key = recent_key(settings, owner, session_id)
+    pipe.rpush(key, *(jsoncodec.dumps(recalled_turn(item, owner)) for item in stored))
+    pipe.ltrim(key, 0, keep - 1)
+    pipe.expire(key, ttl_seconds)
+
+
 def decode_newest(raw: list[Any]) -> list[dict[str, Any]]:
     """A session list's entries (newest first) as turns, each turn once: a push sent again after a lost reply, or
     by a redelivered run, may have cached a turn twice."""
@@ -156,6 +195,14 @@ class RecentTurns:
                     turn["turn_id"],
                     exc.__class__.__name__,
                 )
+
+    async def refill(self, owner: str | None, session_id: str, stored: list[dict[str, Any]]) -> None:
+        """Cache a session's stored turns (history items, newest first) again, behind any turn answered since."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            refill_commands(
+                pipe, self.settings, owner, session_id, stored, keep=self.keep, ttl_seconds=self.ttl_seconds
+            )
+            await pipe.execute()
 
     async def newest(self, owner: str | None, session_id: str, count: int) -> list[dict[str, Any]]:
         """Up to `count` turns, newest first."""

@@ -57,6 +57,13 @@ model_tokens = Counter(
     ["provider", "model", "kind", "counted_by"],
 )
 
+memory_recalls = Counter(
+    "convoflow_memory_recalls",
+    "Session memories read from the database because Redis held none, by outcome: recalled (stored turns found), "
+    "empty (a new session), failed (answered without memory).",
+    ["outcome"],
+)
+
 # --- Workers ----------------------------------------------------------------------------------------
 tasks = Counter(
     "convoflow_tasks", "Task executions by task name and outcome (success, failure, retry).", ["task", "outcome"]

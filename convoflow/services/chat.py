@@ -11,6 +11,7 @@ from convoflow.config import Settings
 from convoflow.dispatch.batcher import SaveBatcher
 from convoflow.dispatch.gateway import TaskGateway
 from convoflow.dispatch.recent import RecentTurns
+from convoflow.errors import BrokerUnavailable, TaskFailed, TaskTimedOut
 from convoflow.observability import metrics
 from convoflow.services.turns import answered_turn
 from convoflow.tasks import names
@@ -54,8 +55,9 @@ class ChatService:
 
     async def answer(self, user_input: str, session_id: str | None, owner: str | None = None) -> AnsweredTurn:
         """Answer `user_input`, then queue the turn's save; returns once the broker holds the save."""
+        recall = session_id is not None  # a session the API names now has no stored turns
         session_id = session_id or str(uuid.uuid4())
-        prior = await self.prior_turns(session_id, owner)
+        prior = await self.prior_turns(session_id, owner, recall=recall)
         result = await self.workflow.run(user_input, prior)
         turn_id = uuid.uuid4()
         turn = answered_turn(
@@ -79,10 +81,47 @@ class ChatService:
         logger.info("turn %s answered by %s; save queued as task %s", turn["turn_id"], turn["model"], task_id)
         return task_id
 
-    async def prior_turns(self, session_id: str, owner: str | None) -> list[PriorTurn]:
-        """The session's last HISTORY_TURNS turns, oldest first, as the model's memory."""
+    async def prior_turns(self, session_id: str, owner: str | None, *, recall: bool = True) -> list[PriorTurn]:
+        """The session's last HISTORY_TURNS turns, oldest first, as the model's memory.
+
+        With `recall`, a session whose memory Redis does not hold has it read from the database (see `recall`).
+        """
         newest = await self.recent.newest(owner, session_id, self.settings.history_turns)
+        if not newest and recall:
+            newest = await self.recall(session_id, owner)
         return [PriorTurn(item["user_input"], item["ai_response"]) for item in reversed(newest)]
+
+    async def recall(self, session_id: str, owner: str | None) -> list[dict[str, Any]]:
+        """The session's newest stored turns (newest first), read through the workers and cached again.
+
+        Redis keeps a session's memory for a day after its last turn; a session that goes on later would otherwise
+        be answered as if it were new. Waits at most MEMORY_RECALL_TIMEOUT: a turn is answered without its memory
+        rather than not at all when no worker or database answers in time.
+        """
+        limit = self.settings.history_turns
+        if limit <= 0 or self.settings.memory_recall_timeout <= 0:
+            return []
+        try:
+            page = await self.gateway.call(
+                names.GET_HISTORY,
+                {"limit": limit, "session_id": session_id, "owner": owner, "before_turn_id": None},
+                kind="memory",
+                owner=owner,
+                timeout=self.settings.memory_recall_timeout,
+                register=False,
+            )
+        except (TaskTimedOut, TaskFailed, BrokerUnavailable) as exc:
+            metrics.memory_recalls.labels(outcome="failed").inc()
+            logger.warning(
+                "session memory not read from the database (%s): the turn is answered without it",
+                exc.__class__.__name__,
+            )
+            return []
+        stored: list[dict[str, Any]] = page["history"]
+        metrics.memory_recalls.labels(outcome="recalled" if stored else "empty").inc()
+        if stored:
+            await self.recent.refill(owner, session_id, stored)
+        return stored
 
     async def history(
         self,

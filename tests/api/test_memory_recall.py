@@ -1,0 +1,98 @@
+"""A session whose memory Redis no longer holds (it expires a day after the session's last turn) is remembered from
+the database: through a worker for /run and /run/stream, directly for a background run; and cached again."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from convoflow.dispatch.recent import decode_newest, recent_key
+from tests.conftest import make_stack
+from tests.utils.auth import bearer
+from tests.utils.conversations import sse_events, wait_for_state, wait_until_persisted
+from tests.utils.services import RedisTarget
+from tests.utils.stack import Stack
+
+
+def _turn(stack: Stack, session: str, text: str, headers: dict[str, str] | None = None) -> dict[str, str]:
+    with stack.http() as client:
+        response = client.post("/run", json={"user_input": text, "session_id": session}, headers=headers or {})
+    assert response.status_code == 200, response.text
+    body: dict[str, str] = response.json()
+    return body
+
+
+def _stored_then_forgotten(stack: Stack, session: str, count: int, headers: dict[str, str] | None = None) -> list[str]:
+    """`count` turns answered and stored, then the session's list gone from Redis, as when it expires."""
+    turn_ids = [_turn(stack, session, f"turn {index}", headers)["turn_id"] for index in range(count)]
+    wait_until_persisted(stack, session, count, headers=headers)
+    owner = "alice" if headers else None
+    with redis.Redis.from_url(stack.settings.redis_url) as client:
+        assert client.delete(recent_key(stack.settings, owner, session)) == 1
+    return turn_ids
+
+
+def _cached_ids(stack: Stack, session: str, owner: str | None = None) -> list[str]:
+    with redis.Redis.from_url(stack.settings.redis_url) as client:
+        raw = client.lrange(recent_key(stack.settings, owner, session), 0, -1)
+    return [turn["turn_id"] for turn in decode_newest(list(raw))]
+
+
+def test_run_remembers_a_session_from_the_database_and_caches_it_again(stack: Stack) -> None:
+    session = f"recall-{uuid.uuid4()}"
+    earlier = _stored_then_forgotten(stack, session, 3)
+
+    resumed = _turn(stack, session, "still there?")
+    assert "I remember 3 earlier turns" in resumed["answer"]
+    # Cached again behind the new turn, newest first: the next turn needs no database read.
+    assert _cached_ids(stack, session) == [resumed["turn_id"], *reversed(earlier)]
+    assert "I remember 4 earlier turns" in _turn(stack, session, "and now?")["answer"]
+
+
+def test_a_stream_remembers_a_session_from_the_database(stack: Stack) -> None:
+    session = f"recall-stream-{uuid.uuid4()}"
+    _stored_then_forgotten(stack, session, 2)
+    with (
+        stack.http() as client,
+        client.stream("POST", "/run/stream", json={"user_input": "streamed", "session_id": session}) as response,
+    ):
+        [done] = [data for event, data in sse_events(response) if event == "done"]
+    assert "I remember 2 earlier turns" in done["answer"]
+
+
+def test_a_background_run_remembers_a_session_from_the_database(stack: Stack) -> None:
+    session = f"recall-run-{uuid.uuid4()}"
+    earlier = _stored_then_forgotten(stack, session, 2)
+    with stack.http() as client:
+        queued = client.post("/runs", json={"user_input": "in the background", "session_id": session}).json()
+    result = wait_for_state(stack, queued["task_id"], "succeeded", timeout=60)["result"]
+    assert "I remember 2 earlier turns" in result["answer"]
+    assert _cached_ids(stack, session) == [queued["turn_id"], *reversed(earlier)]
+
+
+def test_a_keys_session_is_recalled_from_its_own_turns_only(keyed_stack: Stack) -> None:
+    session = f"recall-owned-{uuid.uuid4()}"
+    _stored_then_forgotten(keyed_stack, session, 2, headers=bearer("alice"))
+    assert "I remember 0 earlier turns" in _turn(keyed_stack, session, "bob's first", bearer("bob"))["answer"]
+    assert "I remember 2 earlier turns" in _turn(keyed_stack, session, "alice again", bearer("alice"))["answer"]
+
+
+@pytest.fixture(scope="module")
+def workerless_api(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
+    """An API whose database tasks no worker takes: a recall can only time out."""
+    stack = make_stack("recall-no-worker", redis_target, sqlite_url, log_dir, MEMORY_RECALL_TIMEOUT="0.5")
+    stack.start_api()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_without_a_worker_a_named_session_is_answered_without_its_memory(workerless_api: Stack) -> None:
+    answer = _turn(workerless_api, f"recall-alone-{uuid.uuid4()}", "anyone?")
+    assert "I remember 0 earlier turns" in answer["answer"]
+    assert "session memory not read from the database (TaskTimedOut)" in workerless_api.processes[0].log()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -18,6 +19,7 @@ from redis.exceptions import RedisError
 
 from convoflow import jsoncodec
 from convoflow.config import Settings
+from convoflow.services.deleted_sessions import key as deleted_session_key
 from convoflow.services.outbox import turns_key
 
 logger = logging.getLogger(__name__)
@@ -103,8 +105,29 @@ def recalled_turn(item: dict[str, Any], owner: str | None) -> dict[str, Any]:
     }
 
 
-def refill_commands(
-    pipe: Any,
+# KEYS: a session's list, its deletion record (convoflow.services.deleted_sessions). ARGV: how many turns the list
+# keeps, its expiry in seconds, then for each stored turn (newest first) its answer time (epoch seconds) and its
+# cached JSON. Appends the turns answered after the session's last deletion behind whatever the list holds (a turn
+# answered meanwhile is newer than any stored one and stays in front); returns how many. In one script, so a delete
+# of the session that raced the database read cannot leave the turns it deleted cached as memory.
+_REFILL = """
+local deleted = tonumber(redis.call('GET', KEYS[2]) or '') or -1
+local pushed = 0
+for i = 3, #ARGV, 2 do
+  if tonumber(ARGV[i]) > deleted then
+    redis.call('RPUSH', KEYS[1], ARGV[i + 1])
+    pushed = pushed + 1
+  end
+end
+if pushed > 0 then
+  redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+end
+return pushed
+"""
+
+
+def refill_call(
     settings: Settings,
     owner: str | None,
     session_id: str,
@@ -112,17 +135,23 @@ def refill_commands(
     *,
     keep: int,
     ttl_seconds: int,
-) -> None:
-    """Queue on `pipe` the writes that cache a session's stored turns (history items, newest first) again.
+) -> tuple[list[str], list[Any]]:
+    """The keys and arguments of the script that caches a session's stored turns (history items, newest first)
+    again; run it with `run_refill` (sync or asyncio client)."""
+    args: list[Any] = [keep, ttl_seconds]
+    for item in stored:
+        args += [_epoch(str(item["timestamp"])), jsoncodec.dumps(recalled_turn(item, owner))]
+    return [recent_key(settings, owner, session_id), deleted_session_key(settings, owner, session_id)], args
 
-    Behind whatever the list holds: a turn answered meanwhile is newer than any stored one and stays in front.
-    """
-    if not stored:
-        return
-    key = recent_key(settings, owner, session_id)
-    pipe.rpush(key, *(jsoncodec.dumps(recalled_turn(item, owner)) for item in stored))
-    pipe.ltrim(key, 0, keep - 1)
-    pipe.expire(key, ttl_seconds)
+
+def run_refill(client: Any, keys: list[str], args: list[Any]) -> Any:
+    """Run the refill script on `client` (redis.Redis or redis.asyncio.Redis: await the result of the latter)."""
+    return client.register_script(_REFILL)(keys=keys, args=args)
+
+
+def _epoch(timestamp: str) -> float:
+    stamp = datetime.fromisoformat(timestamp)
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
 
 
 def decode_newest(raw: list[Any]) -> list[dict[str, Any]]:
@@ -198,11 +227,11 @@ class RecentTurns:
 
     async def refill(self, owner: str | None, session_id: str, stored: list[dict[str, Any]]) -> None:
         """Cache a session's stored turns (history items, newest first) again, behind any turn answered since."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            refill_commands(
-                pipe, self.settings, owner, session_id, stored, keep=self.keep, ttl_seconds=self.ttl_seconds
+        if stored:
+            keys, args = refill_call(
+                self.settings, owner, session_id, stored, keep=self.keep, ttl_seconds=self.ttl_seconds
             )
-            await pipe.execute()
+            await run_refill(self.redis, keys, args)
 
     async def newest(self, owner: str | None, session_id: str, count: int) -> list[dict[str, Any]]:
         """Up to `count` turns, newest first."""

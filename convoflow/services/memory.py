@@ -16,7 +16,8 @@ from convoflow.dispatch.recent import (
     push_commands,
     recent_capacity,
     recent_key,
-    refill_commands,
+    refill_call,
+    run_refill,
 )
 from convoflow.observability import metrics
 from convoflow.services.redis_client import sync_redis
@@ -45,17 +46,11 @@ def recall(settings: Settings, owner: str | None, session_id: str, count: int) -
         logger.warning("session memory not read from the database (%s): the run goes on without it", exc)
         return []
     metrics.memory_recalls.labels(outcome="recalled" if stored else "empty").inc()
-    with sync_redis(settings.redis_url).pipeline(transaction=True) as pipe:
-        refill_commands(
-            pipe,
-            settings,
-            owner,
-            session_id,
-            stored,
-            keep=recent_capacity(settings),
-            ttl_seconds=RECENT_TURNS_TTL_SECONDS,
+    if stored:
+        keys, args = refill_call(
+            settings, owner, session_id, stored, keep=recent_capacity(settings), ttl_seconds=RECENT_TURNS_TTL_SECONDS
         )
-        pipe.execute()
+        run_refill(sync_redis(settings.redis_url), keys, args)
     return stored
 
 

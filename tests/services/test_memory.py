@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from convoflow.config import Settings
+from convoflow.dispatch.recent import refill_call, run_refill
 from convoflow.services import memory
+from convoflow.services.deleted_sessions import mark_deleted
+from convoflow.services.redis_client import sync_redis
 from tests.conftest import make_stack
 from tests.utils.services import RedisTarget
 
@@ -44,3 +47,25 @@ def test_a_turn_remembered_twice_is_read_once(settings: Settings) -> None:
     newest = memory.newest_turns(settings, None, session, 10)
 
     assert [turn["user_input"] for turn in newest] == ["second", "first"]
+
+
+def test_a_refill_caches_no_turn_its_sessions_delete_covers(settings: Settings) -> None:
+    """A session deleted while its memory was being read from the database keeps none of the deleted turns."""
+    session = f"refill-{uuid.uuid4()}"
+    deleted_at = datetime.now(UTC)
+    stored = [
+        {
+            "turn_id": str(uuid.uuid4()),
+            "session_id": session,
+            "user_input": question,
+            "ai_response": f"echo: {question}",
+            "timestamp": (deleted_at + timedelta(seconds=offset)).isoformat(),
+            "status": "complete",
+        }
+        for question, offset in (("after the delete", 1), ("before the delete", -1))
+    ]
+    mark_deleted(settings, None, session, deleted_at)
+    keys, args = refill_call(settings, None, session, stored, keep=50, ttl_seconds=60)
+
+    assert run_refill(sync_redis(settings.redis_url), keys, args) == 1
+    assert [turn["user_input"] for turn in memory.newest_turns(settings, None, session, 10)] == ["after the delete"]

@@ -14,22 +14,17 @@ from kombu import Connection
 from convoflow.tasks import names
 from tests.conftest import make_stack
 from tests.utils.processes import wait_until
-from tests.utils.services import RedisTarget, amqp_url, drop_vhost, rabbitmq_vhost, unavailable
+from tests.utils.services import RedisTarget, private_vhost
 from tests.utils.stack import Stack, running
 
 
 @pytest.fixture(scope="module")
 def rabbit_stack(run_id: str, sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
-    vhost = rabbitmq_vhost(f"r{run_id}")
-    if vhost is None:
-        unavailable("RabbitMQ")
-        return
-    stack = make_stack("rabbitmq", redis_target, sqlite_url, log_dir, CELERY_BROKER_URL=amqp_url(vhost))
-    try:
-        with running(stack) as live:
-            yield live
-    finally:
-        drop_vhost(vhost)
+    with (
+        private_vhost(f"r{run_id}") as broker_url,
+        running(make_stack("rabbitmq", redis_target, sqlite_url, log_dir, CELERY_BROKER_URL=broker_url)) as live,
+    ):
+        yield live
 
 
 def test_a_turn_travels_over_amqp_to_the_database(rabbit_stack: Stack) -> None:
@@ -55,23 +50,17 @@ def test_a_turn_travels_over_amqp_to_the_database(rabbit_stack: Stack) -> None:
 
 @pytest.fixture(scope="module")
 def quorum_stack(run_id: str, sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
-    vhost = rabbitmq_vhost(f"q{run_id}")
-    if vhost is None:
-        unavailable("RabbitMQ")
-        return
-    stack = make_stack(
-        "rabbitmq-quorum",
-        redis_target,
-        sqlite_url,
-        log_dir,
-        CELERY_BROKER_URL=amqp_url(vhost),
-        BROKER_QUORUM_QUEUES="true",
-    )
-    try:
+    with private_vhost(f"q{run_id}") as broker_url:
+        stack = make_stack(
+            "rabbitmq-quorum",
+            redis_target,
+            sqlite_url,
+            log_dir,
+            CELERY_BROKER_URL=broker_url,
+            BROKER_QUORUM_QUEUES="true",
+        )
         with running(stack) as live:
             yield live
-    finally:
-        drop_vhost(vhost)
 
 
 def amqp_channel(connection: Connection) -> Any:

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import make_stack
 from tests.utils.ops import health, parse_metrics, value
 from tests.utils.processes import Process, wait_until
-from tests.utils.services import RedisTarget, amqp_url, drop_vhost, rabbitmq_vhost, unavailable
+from tests.utils.services import RedisTarget, private_vhost
 from tests.utils.stack import Stack
 
 SAVE = "celery_tasks.save_conversation_task"
@@ -87,16 +87,15 @@ def test_the_api_with_two_uvicorn_workers_serves_run_and_history_and_reports_all
 
 @pytest.fixture
 def rabbit_stack(run_id: str, sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
-    vhost = rabbitmq_vhost(f"h{run_id}")
-    if vhost is None:
-        unavailable("RabbitMQ")
-        return
-    stack = make_stack("rabbit-health", redis_target, sqlite_url, log_dir, CELERY_BROKER_URL=amqp_url(vhost))
-    try:
-        yield stack
-    finally:
-        stack.stop()
-        drop_vhost(vhost)
+    with private_vhost(f"h{run_id}") as broker_url:
+        # No memory recall: the queue holds the saves alone while no worker runs.
+        stack = make_stack(
+            "rabbit-health", redis_target, sqlite_url, log_dir, CELERY_BROKER_URL=broker_url, MEMORY_RECALL_TIMEOUT="0"
+        )
+        try:
+            yield stack
+        finally:
+            stack.stop()
 
 
 def test_rabbitmq_end_to_end_with_queue_depth_read_over_amqp(rabbit_stack: Stack) -> None:

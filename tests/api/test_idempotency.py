@@ -21,7 +21,7 @@ from tests.utils.conversations import sse_events, wait_until_persisted
 from tests.utils.model_server import sse
 from tests.utils.processes import wait_until
 from tests.utils.services import RedisTarget
-from tests.utils.stack import Stack
+from tests.utils.stack import Stack, api_alone
 
 
 def post_run(stack: Stack, body: dict[str, Any], key: str | None, owner: str = "alice") -> httpx.Response:
@@ -186,23 +186,21 @@ def model_api(
     httpserver: HTTPServer, keyed_sqlite_url: str, redis_target: RedisTarget, log_dir: Path
 ) -> Iterator[Stack]:
     """An API (no worker needed: saves only have to reach the broker) answering with an HTTP model server."""
-    stack = make_stack(
-        "idem-model",
-        redis_target,
-        keyed_sqlite_url,
-        log_dir,
-        LLM_PROVIDER="openai",
-        LLM_MODEL="test-model",
-        OPENAI_BASE_URL=httpserver.url_for("/v1"),
-        OPENAI_API_KEY="test-key",
-        LLM_MAX_RETRIES="0",
-        API_KEYS="alice:alice-3c1f0e8a9b7d4e2f",
-    )
-    stack.start_api()
-    try:
+    with api_alone(
+        make_stack(
+            "idem-model",
+            redis_target,
+            keyed_sqlite_url,
+            log_dir,
+            LLM_PROVIDER="openai",
+            LLM_MODEL="test-model",
+            OPENAI_BASE_URL=httpserver.url_for("/v1"),
+            OPENAI_API_KEY="test-key",
+            LLM_MAX_RETRIES="0",
+            API_KEYS="alice:alice-3c1f0e8a9b7d4e2f",
+        )
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_the_model_runs_once_per_key_and_a_failed_first_try_can_be_retried(

@@ -15,7 +15,7 @@ from tests.conftest import make_stack
 from tests.utils.auth import bearer
 from tests.utils.conversations import sse_events, wait_for_state, wait_until_persisted
 from tests.utils.services import RedisTarget
-from tests.utils.stack import Stack
+from tests.utils.stack import Stack, api_alone
 
 
 def _turn(stack: Stack, session: str, text: str, headers: dict[str, str] | None = None) -> dict[str, str]:
@@ -84,12 +84,10 @@ def test_a_keys_session_is_recalled_from_its_own_turns_only(keyed_stack: Stack) 
 @pytest.fixture(scope="module")
 def workerless_api(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
     """An API whose database tasks no worker takes: a recall can only time out."""
-    stack = make_stack("recall-no-worker", redis_target, sqlite_url, log_dir, MEMORY_RECALL_TIMEOUT="0.5")
-    stack.start_api()
-    try:
+    with api_alone(
+        make_stack("recall-no-worker", redis_target, sqlite_url, log_dir, MEMORY_RECALL_TIMEOUT="0.5")
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_without_a_worker_a_named_session_is_answered_without_its_memory(workerless_api: Stack) -> None:

@@ -12,7 +12,7 @@ from tests.conftest import make_stack
 from tests.utils.conversations import stream
 from tests.utils.processes import free_port
 from tests.utils.services import RedisTarget
-from tests.utils.stack import Stack
+from tests.utils.stack import Stack, api_alone
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +29,10 @@ def api_without_redis(sqlite_url: str, log_dir: Path) -> Iterator[Stack]:
 def api_without_broker(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
     """Redis answers (memory, results), but the broker is a RabbitMQ address nobody listens on."""
     dead_broker = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
-    stack = make_stack("outage-no-broker", redis_target, sqlite_url, log_dir, CELERY_BROKER_URL=dead_broker)
-    stack.start_api()
-    try:
+    with api_alone(
+        make_stack("outage-no-broker", redis_target, sqlite_url, log_dir, CELERY_BROKER_URL=dead_broker)
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_stream_reports_an_unreachable_redis_as_an_error_event(api_without_redis: Stack) -> None:

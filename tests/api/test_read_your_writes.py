@@ -11,17 +11,13 @@ import pytest
 from tests.conftest import make_stack
 from tests.utils.conversations import history, wait_until_persisted
 from tests.utils.services import RedisTarget
-from tests.utils.stack import Stack
+from tests.utils.stack import Stack, api_alone
 
 
 @pytest.fixture
 def api_without_worker(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
-    stack = make_stack("ryw", redis_target, sqlite_url, log_dir, TASK_WAIT_TIMEOUT="2")
-    stack.start_api()
-    try:
+    with api_alone(make_stack("ryw", redis_target, sqlite_url, log_dir, TASK_WAIT_TIMEOUT="2")) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_history_shows_turn_before_it_is_persisted_and_after(api_without_worker: Stack) -> None:

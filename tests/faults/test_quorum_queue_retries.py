@@ -13,20 +13,14 @@ from sqlalchemy.engine import make_url
 from tests.conftest import make_stack
 from tests.faults.conftest import start_worker_and_api, stored_after_catch_up
 from tests.utils.conversations import wait_for_state
-from tests.utils.services import RedisTarget, amqp_url, drop_vhost, new_run_id, rabbitmq_vhost, unavailable
+from tests.utils.services import RedisTarget, new_run_id, private_vhost
 from tests.utils.tcp_proxy import LossyProxy, lossy_proxy
 
 
 @pytest.fixture
-def quorum_vhost() -> Iterator[str]:
-    vhost = rabbitmq_vhost(f"qr{new_run_id()}")
-    if vhost is None:
-        unavailable("RabbitMQ")
-        return
-    try:
-        yield vhost
-    finally:
-        drop_vhost(vhost)
+def quorum_broker_url() -> Iterator[str]:
+    with private_vhost(f"qr{new_run_id()}") as url:
+        yield url
 
 
 @pytest.fixture
@@ -38,7 +32,7 @@ def database_proxy(postgres_url: str) -> Iterator[tuple[LossyProxy, str]]:
 
 
 def test_saves_retried_while_the_database_is_unreachable_are_stored_once_over_quorum_queues(
-    quorum_vhost: str, database_proxy: tuple[LossyProxy, str], redis_target: RedisTarget, log_dir: Path
+    quorum_broker_url: str, database_proxy: tuple[LossyProxy, str], redis_target: RedisTarget, log_dir: Path
 ) -> None:
     proxy, database_url = database_proxy
     stack = make_stack(
@@ -46,7 +40,7 @@ def test_saves_retried_while_the_database_is_unreachable_are_stored_once_over_qu
         redis_target,
         database_url,
         log_dir,
-        CELERY_BROKER_URL=amqp_url(quorum_vhost),
+        CELERY_BROKER_URL=quorum_broker_url,
         BROKER_QUORUM_QUEUES="true",
     )
     session = f"quorum-retry-{uuid.uuid4()}"

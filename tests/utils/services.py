@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import pytest
@@ -37,7 +38,7 @@ def required() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def unavailable(what: str) -> None:
+def unavailable(what: str) -> NoReturn:
     if required():
         pytest.fail(f"{what} is required when CI=true but does not answer", pytrace=False)
     pytest.skip(f"{what} does not answer here")
@@ -234,6 +235,18 @@ def drop_vhost(vhost: str) -> None:
     ctl = shutil.which("rabbitmqctl")
     if ctl and vhost != "/":
         subprocess.run([ctl, "delete_vhost", vhost], capture_output=True, timeout=60)
+
+
+@contextmanager
+def private_vhost(name: str) -> Iterator[str]:
+    """The AMQP URL of a RabbitMQ vhost of this test's own (`cf_test_<name>`), deleted afterwards."""
+    vhost = rabbitmq_vhost(name)
+    if vhost is None:
+        unavailable("RabbitMQ")
+    try:
+        yield amqp_url(vhost)
+    finally:
+        drop_vhost(vhost)
 
 
 def amqp_url(vhost: str) -> str:

@@ -131,6 +131,16 @@ class Stack:
 
 
 @contextlib.contextmanager
+def api_alone(stack: Stack) -> Iterator[Stack]:
+    """`stack`'s API with no worker, stopped (and its Redis keys removed) afterwards."""
+    try:
+        stack.start_api()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@contextlib.contextmanager
 def running(stack: Stack, *, api: bool = True, worker_args: tuple[str, ...] = ("-c", "2")) -> Iterator[Stack]:
     try:
         stack.start_worker(*worker_args)

@@ -88,10 +88,7 @@ def test_the_api_with_two_uvicorn_workers_serves_run_and_history_and_reports_all
 @pytest.fixture
 def rabbit_stack(run_id: str, sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
     with private_vhost(f"h{run_id}") as broker_url:
-        # No memory recall: the queue holds the saves alone while no worker runs.
-        stack = make_stack(
-            "rabbit-health", redis_target, sqlite_url, log_dir, CELERY_BROKER_URL=broker_url, MEMORY_RECALL_TIMEOUT="0"
-        )
+        stack = make_stack("rabbit-health", redis_target, sqlite_url, log_dir, CELERY_BROKER_URL=broker_url)
         try:
             yield stack
         finally:

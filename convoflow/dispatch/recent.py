@@ -1,7 +1,7 @@
 """A bounded per-session list of the newest answered turns in Redis: the model's memory, fast.
 
-The list expires a day after the session's last turn; a session that goes on later has its stored turns read from
-the database (through a worker) and cached again (`refill`).
+The list expires a day after the session's last turn; a session that goes on later (a known session: see
+`known_key`) has its stored turns read from the database (through a worker) and cached again (`refill`).
 
 Which of them are still on their way to the database is the outbox's to say (convoflow.services.outbox):
 a turn enters it before its save is queued and leaves it once a worker has stored it.
@@ -81,14 +81,41 @@ def recent_key(settings: Settings, owner: str | None, session_id: str) -> str:
     return settings.redis_key("recent", owner or "-", session_id)
 
 
+def known_key(settings: Settings, owner: str | None, session_id: str) -> str:
+    """A session that has answered turns, kept as long as the database keeps turns (RETENTION_DAYS): only such a
+    session's memory is read back from the database when its list is gone, so a new session costs no read."""
+    return settings.redis_key("known-session", owner or "-", session_id)
+
+
+def known_ttl_seconds(settings: Settings) -> int:
+    return (settings.retention_days + 1) * 86_400
+
+
 def push_commands(
     pipe: Any, settings: Settings, owner: str | None, turn: dict[str, Any], *, keep: int, ttl_seconds: int
 ) -> None:
-    """Queue on `pipe` (sync or async pipeline) the writes that put `turn` at the front of its session's list."""
-    key = recent_key(settings, owner, str(turn["session_id"]))
+    """Queue on `pipe` (sync or async pipeline) the writes that put `turn` at the front of its session's list and
+    mark the session known."""
+    session_id = str(turn["session_id"])
+    key = recent_key(settings, owner, session_id)
     pipe.lpush(key, jsoncodec.dumps(turn))
     pipe.ltrim(key, 0, keep - 1)
     pipe.expire(key, ttl_seconds)
+    pipe.set(known_key(settings, owner, session_id), 1, ex=known_ttl_seconds(settings))
+
+
+def newest_commands(pipe: Any, settings: Settings, owner: str | None, session_id: str, count: int) -> None:
+    """Queue on `pipe` the reads of a session's newest `count` cached turns and of whether it is known; their
+    replies go to `parse_newest`."""
+    pipe.lrange(recent_key(settings, owner, session_id), 0, count - 1)
+    pipe.exists(known_key(settings, owner, session_id))
+
+
+def parse_newest(replies: list[Any]) -> tuple[list[dict[str, Any]], bool]:
+    """The session's newest cached turns (newest first, each once), and whether the session has answered turns:
+    with none cached, a known session's memory is in the database only."""
+    raw, known = replies
+    return decode_newest(raw), bool(known)
 
 
 def recalled_turn(item: dict[str, Any], owner: str | None) -> dict[str, Any]:
@@ -233,11 +260,13 @@ class RecentTurns:
             )
             await run_refill(self.redis, keys, args)
 
-    async def newest(self, owner: str | None, session_id: str, count: int) -> list[dict[str, Any]]:
-        """Up to `count` turns, newest first."""
+    async def newest(self, owner: str | None, session_id: str, count: int) -> tuple[list[dict[str, Any]], bool]:
+        """Up to `count` cached turns, newest first, and whether the session is known (see `known_key`)."""
         if count <= 0:
-            return []
-        return decode_newest(await self.redis.lrange(self._key(owner, session_id), 0, count - 1))
+            return [], False
+        async with self.redis.pipeline(transaction=False) as pipe:
+            newest_commands(pipe, self.settings, owner, session_id, count)
+            return parse_newest(await pipe.execute())
 
     async def snapshot(
         self, owner: str | None, session_id: str, *, anchor: str | None = None, stored_too: bool = False
@@ -260,4 +289,5 @@ class RecentTurns:
         return [self._key(owner, session_id), turns_key(self.settings)]
 
     async def forget(self, owner: str | None, session_id: str) -> None:
-        await self.redis.delete(self._key(owner, session_id))
+        """A deleted session: no cached turns, and nothing in the database to recall."""
+        await self.redis.delete(self._key(owner, session_id), known_key(self.settings, owner, session_id))

@@ -60,7 +60,7 @@ model_tokens = Counter(
 memory_recalls = Counter(
     "convoflow_memory_recalls",
     "Session memories read from the database because Redis held none, by outcome: recalled (stored turns found), "
-    "empty (a new session), failed (answered without memory).",
+    "empty (none stored), failed (answered without memory).",
     ["outcome"],
 )
 

@@ -55,9 +55,8 @@ class ChatService:
 
     async def answer(self, user_input: str, session_id: str | None, owner: str | None = None) -> AnsweredTurn:
         """Answer `user_input`, then queue the turn's save; returns once the broker holds the save."""
-        recall = session_id is not None  # a session the API names now has no stored turns
         session_id = session_id or str(uuid.uuid4())
-        prior = await self.prior_turns(session_id, owner, recall=recall)
+        prior = await self.prior_turns(session_id, owner)
         result = await self.workflow.run(user_input, prior)
         turn_id = uuid.uuid4()
         turn = answered_turn(
@@ -81,13 +80,13 @@ class ChatService:
         logger.info("turn %s answered by %s; save queued as task %s", turn["turn_id"], turn["model"], task_id)
         return task_id
 
-    async def prior_turns(self, session_id: str, owner: str | None, *, recall: bool = True) -> list[PriorTurn]:
+    async def prior_turns(self, session_id: str, owner: str | None) -> list[PriorTurn]:
         """The session's last HISTORY_TURNS turns, oldest first, as the model's memory.
 
-        With `recall`, a session whose memory Redis does not hold has it read from the database (see `recall`).
+        A known session whose memory Redis no longer holds has it read from the database (see `recall`).
         """
-        newest = await self.recent.newest(owner, session_id, self.settings.history_turns)
-        if not newest and recall:
+        newest, known = await self.recent.newest(owner, session_id, self.settings.history_turns)
+        if not newest and known:
             newest = await self.recall(session_id, owner)
         return [PriorTurn(item["user_input"], item["ai_response"]) for item in reversed(newest)]
 
@@ -96,7 +95,8 @@ class ChatService:
 
         Redis keeps a session's memory for a day after its last turn; a session that goes on later would otherwise
         be answered as if it were new. Waits at most MEMORY_RECALL_TIMEOUT: a turn is answered without its memory
-        rather than not at all when no worker or database answers in time.
+        rather than not at all when no worker or database answers in time. A new session is never recalled: only a
+        session marked known by an earlier turn (for RETENTION_DAYS) is.
         """
         limit = self.settings.history_turns
         if limit <= 0 or self.settings.memory_recall_timeout <= 0:

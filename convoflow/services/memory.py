@@ -12,10 +12,10 @@ from typing import Any
 from convoflow.config import Settings
 from convoflow.dispatch.recent import (
     RECENT_TURNS_TTL_SECONDS,
-    decode_newest,
+    newest_commands,
+    parse_newest,
     push_commands,
     recent_capacity,
-    recent_key,
     refill_call,
     run_refill,
 )
@@ -26,11 +26,14 @@ logger = logging.getLogger(__name__)
 
 
 def newest_turns(settings: Settings, owner: str | None, session_id: str, count: int) -> list[dict[str, Any]]:
-    """Up to `count` turns of the session, newest first, each once: cached, else recalled from the database."""
+    """Up to `count` turns of the session, newest first, each once: cached, else (a known session) recalled from
+    the database."""
     if count <= 0:
         return []
-    raw = sync_redis(settings.redis_url).lrange(recent_key(settings, owner, session_id), 0, count - 1)
-    return decode_newest(raw) or recall(settings, owner, session_id, count)  # type: ignore[arg-type]
+    with sync_redis(settings.redis_url).pipeline(transaction=False) as pipe:
+        newest_commands(pipe, settings, owner, session_id, count)
+        newest, known = parse_newest(pipe.execute())
+    return newest or (recall(settings, owner, session_id, count) if known else [])
 
 
 def recall(settings: Settings, owner: str | None, session_id: str, count: int) -> list[dict[str, Any]]:

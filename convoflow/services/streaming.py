@@ -43,7 +43,6 @@ async def stream_turn(
     chat: ChatService, user_input: str, session_id: str | None, owner: str | None = None
 ) -> AsyncGenerator[StreamEvent, None]:
     """Answer `user_input` delta by delta. Close the iterator (aclose) to stop early: the partial turn is saved."""
-    recall = session_id is not None  # a session the API names now has no stored turns
     session_id = session_id or str(uuid.uuid4())
     turn_id = uuid.uuid4()
     deltas: list[str] = []
@@ -61,7 +60,7 @@ async def stream_turn(
         )
 
     try:
-        prior = await chat.prior_turns(session_id, owner, recall=recall)
+        prior = await chat.prior_turns(session_id, owner)
         async for delta in chat.workflow.stream(user_input, prior):
             deltas.append(delta)
             yield StreamEvent("token", {"delta": delta})

@@ -191,8 +191,7 @@ def scrape_metrics(stack: Stack) -> Samples:
 
 @pytest.fixture(scope="module")
 def idle_stack(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Iterator[Stack]:
-    """API and a worker that is stopped once the schema exists; age and lag limits of one second. Sessions' memory
-    is not recalled from the database, so that only saves wait in the queue."""
+    """API and a worker that is stopped once the schema exists; age and lag limits of one second."""
     stack = make_stack(
         "health-idle",
         redis_target,
@@ -200,7 +199,6 @@ def idle_stack(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Ite
         log_dir,
         HEALTH_MAX_QUEUE_AGE_SECONDS="1",
         HEALTH_MAX_PERSISTENCE_LAG_SECONDS="1",
-        MEMORY_RECALL_TIMEOUT="0",
     )
     with running(stack, worker_args=("-c", "1")) as live:
         assert health(live)[0] == 200

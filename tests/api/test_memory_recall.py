@@ -1,8 +1,10 @@
 """A session whose memory Redis no longer holds (it expires a day after the session's last turn) is remembered from
-the database: through a worker for /run and /run/stream, directly for a background run; and cached again."""
+the database: through a worker for /run and /run/stream, directly for a background run; and cached again. Only a
+session known to have had turns is looked up: a new one costs no read."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from convoflow.dispatch.recent import decode_newest, recent_key
+from convoflow.dispatch.recent import decode_newest, known_key, recent_key
+from convoflow.tasks import names
 from tests.conftest import make_stack
 from tests.utils.auth import bearer
 from tests.utils.conversations import sse_events, wait_for_state, wait_until_persisted
@@ -90,7 +93,34 @@ def workerless_api(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) ->
         yield stack
 
 
-def test_without_a_worker_a_named_session_is_answered_without_its_memory(workerless_api: Stack) -> None:
-    answer = _turn(workerless_api, f"recall-alone-{uuid.uuid4()}", "anyone?")
+def _queued_tasks(stack: Stack) -> list[str]:
+    with redis.Redis.from_url(stack.settings.redis_url) as client:
+        return [json.loads(raw)["headers"]["task"] for raw in client.lrange(f"{stack.prefix}database", 0, -1)]
+
+
+def test_a_new_session_is_not_looked_up_in_the_database(workerless_api: Stack) -> None:
+    before = len(_queued_tasks(workerless_api))
+    answer = _turn(workerless_api, f"recall-new-{uuid.uuid4()}", "hello")
+    assert "I remember 0 earlier turns" in answer["answer"]
+    after = _queued_tasks(workerless_api)
+    queued = after[: len(after) - before]  # pushed at the head: the newest messages come first
+    assert queued and names.GET_HISTORY not in queued
+
+
+def test_without_a_worker_a_known_session_is_answered_without_its_memory(workerless_api: Stack) -> None:
+    session = f"recall-alone-{uuid.uuid4()}"
+    with redis.Redis.from_url(workerless_api.settings.redis_url) as client:
+        client.set(known_key(workerless_api.settings, None, session), 1)  # turns answered more than a day ago
+    answer = _turn(workerless_api, session, "anyone?")
     assert "I remember 0 earlier turns" in answer["answer"]
     assert "session memory not read from the database (TaskTimedOut)" in workerless_api.processes[0].log()
+
+
+def test_a_deleted_session_is_no_longer_known(stack: Stack) -> None:
+    session = f"recall-deleted-{uuid.uuid4()}"
+    _stored_then_forgotten(stack, session, 1)
+    with redis.Redis.from_url(stack.settings.redis_url) as client:
+        assert client.exists(known_key(stack.settings, None, session))
+        with stack.http() as http:
+            assert http.delete("/history", params={"session_id": session}).json()["deleted"] == 1
+        assert not client.exists(known_key(stack.settings, None, session))

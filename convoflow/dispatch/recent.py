@@ -104,20 +104,6 @@ def push_commands(
     pipe.set(known_key(settings, owner, session_id), 1, ex=known_ttl_seconds(settings))
 
 
-def newest_commands(pipe: Any, settings: Settings, owner: str | None, session_id: str, count: int) -> None:
-    """Queue on `pipe` the reads of a session's newest `count` cached turns and of whether it is known; their
-    replies go to `parse_newest`."""
-    pipe.lrange(recent_key(settings, owner, session_id), 0, count - 1)
-    pipe.exists(known_key(settings, owner, session_id))
-
-
-def parse_newest(replies: list[Any]) -> tuple[list[dict[str, Any]], bool]:
-    """The session's newest cached turns (newest first, each once), and whether the session has answered turns:
-    with none cached, a known session's memory is in the database only."""
-    raw, known = replies
-    return decode_newest(raw), bool(known)
-
-
 def recalled_turn(item: dict[str, Any], owner: str | None) -> dict[str, Any]:
     """A stored turn (a history item) in the form the session's list caches answered turns."""
     return {
@@ -260,13 +246,16 @@ class RecentTurns:
             )
             await run_refill(self.redis, keys, args)
 
-    async def newest(self, owner: str | None, session_id: str, count: int) -> tuple[list[dict[str, Any]], bool]:
-        """Up to `count` cached turns, newest first, and whether the session is known (see `known_key`)."""
+    async def newest(self, owner: str | None, session_id: str, count: int) -> list[dict[str, Any]]:
+        """Up to `count` turns, newest first."""
         if count <= 0:
-            return [], False
-        async with self.redis.pipeline(transaction=False) as pipe:
-            newest_commands(pipe, self.settings, owner, session_id, count)
-            return parse_newest(await pipe.execute())
+            return []
+        return decode_newest(await self.redis.lrange(self._key(owner, session_id), 0, count - 1))
+
+    async def is_known(self, owner: str | None, session_id: str) -> bool:
+        """Whether the session has answered turns (see `known_key`): asked only when none is cached, so a turn
+        whose session's memory is in Redis pays nothing for it."""
+        return bool(await self.redis.exists(known_key(self.settings, owner, session_id)))
 
     async def snapshot(
         self, owner: str | None, session_id: str, *, anchor: str | None = None, stored_too: bool = False

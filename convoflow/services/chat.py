@@ -85,8 +85,8 @@ class ChatService:
 
         A known session whose memory Redis no longer holds has it read from the database (see `recall`).
         """
-        newest, known = await self.recent.newest(owner, session_id, self.settings.history_turns)
-        if not newest and known:
+        newest = await self.recent.newest(owner, session_id, self.settings.history_turns)
+        if not newest and self.settings.history_turns > 0 and await self.recent.is_known(owner, session_id):
             newest = await self.recall(session_id, owner)
         return [PriorTurn(item["user_input"], item["ai_response"]) for item in reversed(newest)]
 

@@ -12,10 +12,11 @@ from typing import Any
 from convoflow.config import Settings
 from convoflow.dispatch.recent import (
     RECENT_TURNS_TTL_SECONDS,
-    newest_commands,
-    parse_newest,
+    decode_newest,
+    known_key,
     push_commands,
     recent_capacity,
+    recent_key,
     refill_call,
     run_refill,
 )
@@ -30,10 +31,11 @@ def newest_turns(settings: Settings, owner: str | None, session_id: str, count: 
     the database."""
     if count <= 0:
         return []
-    with sync_redis(settings.redis_url).pipeline(transaction=False) as pipe:
-        newest_commands(pipe, settings, owner, session_id, count)
-        newest, known = parse_newest(pipe.execute())
-    return newest or (recall(settings, owner, session_id, count) if known else [])
+    client = sync_redis(settings.redis_url)
+    newest = decode_newest(client.lrange(recent_key(settings, owner, session_id), 0, count - 1))  # type: ignore[arg-type]
+    if newest or not client.exists(known_key(settings, owner, session_id)):
+        return newest
+    return recall(settings, owner, session_id, count)
 
 
 def recall(settings: Settings, owner: str | None, session_id: str, count: int) -> list[dict[str, Any]]:

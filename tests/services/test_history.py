@@ -153,7 +153,7 @@ async def test_turns_read_back_intact_from_the_cache_the_outbox_and_the_database
     await answer(history, pending)
 
     page = await history.page(limit=10, session_id=session, owner=owner)
-    memory, _known = await history.recent.newest(owner, session, 10)
+    memory = await history.recent.newest(owner, session, 10)
 
     assert [(item["user_input"], item["persisted"]) for item in page.turns] == [
         (pending["user_input"], False),

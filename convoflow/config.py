@@ -401,6 +401,11 @@ class Settings(BaseSettings):
         return self.broker_url.split("://", 1)[0] in ("amqp", "amqps", "pyamqp")
 
     @property
+    def recalls_memory(self) -> bool:
+        """Whether a known session's memory is read from the database when Redis holds none of it (API and workers)."""
+        return self.history_turns > 0 and self.memory_recall_timeout > 0
+
+    @property
     def result_backend_url(self) -> str:
         return self.celery_result_backend or self.redis_url
 

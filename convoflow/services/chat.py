@@ -86,7 +86,7 @@ class ChatService:
         A known session whose memory Redis no longer holds has it read from the database (see `recall`).
         """
         newest = await self.recent.newest(owner, session_id, self.settings.history_turns)
-        if not newest and self.settings.history_turns > 0 and await self.recent.is_known(owner, session_id):
+        if not newest and self.settings.recalls_memory and await self.recent.is_known(owner, session_id):
             newest = await self.recall(session_id, owner)
         return [PriorTurn(item["user_input"], item["ai_response"]) for item in reversed(newest)]
 
@@ -98,13 +98,15 @@ class ChatService:
         rather than not at all when no worker or database answers in time. A new session is never recalled: only a
         session marked known by an earlier turn (for RETENTION_DAYS) is.
         """
-        limit = self.settings.history_turns
-        if limit <= 0 or self.settings.memory_recall_timeout <= 0:
-            return []
         try:
             page = await self.gateway.call(
                 names.GET_HISTORY,
-                {"limit": limit, "session_id": session_id, "owner": owner, "before_turn_id": None},
+                {
+                    "limit": self.settings.history_turns,
+                    "session_id": session_id,
+                    "owner": owner,
+                    "before_turn_id": None,
+                },
                 kind="memory",
                 owner=owner,
                 timeout=self.settings.memory_recall_timeout,

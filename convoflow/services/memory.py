@@ -33,7 +33,7 @@ def newest_turns(settings: Settings, owner: str | None, session_id: str, count: 
         return []
     client = sync_redis(settings.redis_url)
     newest = decode_newest(client.lrange(recent_key(settings, owner, session_id), 0, count - 1))  # type: ignore[arg-type]
-    if newest or not client.exists(known_key(settings, owner, session_id)):
+    if newest or not settings.recalls_memory or not client.exists(known_key(settings, owner, session_id)):
         return newest
     return recall(settings, owner, session_id, count)
 

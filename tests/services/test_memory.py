@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from convoflow.config import Settings
-from convoflow.dispatch.recent import refill_call, run_refill
+from convoflow.dispatch.recent import known_key, refill_call, run_refill
 from convoflow.services import memory
 from convoflow.services.deleted_sessions import mark_deleted
 from convoflow.services.redis_client import sync_redis
@@ -69,3 +70,21 @@ def test_a_refill_caches_no_turn_its_sessions_delete_covers(settings: Settings) 
 
     assert run_refill(sync_redis(settings.redis_url), keys, args) == 1
     assert [turn["user_input"] for turn in memory.newest_turns(settings, None, session, 10)] == ["after the delete"]
+
+
+def _recalls() -> float:
+    return sum(
+        REGISTRY.get_sample_value("convoflow_memory_recalls_total", {"outcome": outcome}) or 0.0
+        for outcome in ("recalled", "empty", "failed")
+    )
+
+
+def test_a_known_session_with_nothing_cached_is_recalled_unless_recalling_is_off(settings: Settings) -> None:
+    session = f"known-{uuid.uuid4()}"
+    sync_redis(settings.redis_url).set(known_key(settings, None, session), 1)
+
+    before = _recalls()
+    memory.newest_turns(settings.model_copy(update={"memory_recall_timeout": 0}), None, session, 10)
+    assert _recalls() == before  # MEMORY_RECALL_TIMEOUT=0: the database is not asked
+    memory.newest_turns(settings, None, session, 10)
+    assert _recalls() == before + 1

@@ -1,4 +1,4 @@
-"""Chat use cases on the API side: answer a turn and queue its save, read and delete history via tasks."""
+"""Chat use cases on the API side: answer a turn and queue its save, recall a session's memory, delete history."""
 
 from __future__ import annotations
 
@@ -124,26 +124,6 @@ class ChatService:
         if stored:
             await self.recent.refill(owner, session_id, stored)
         return stored
-
-    async def history(
-        self,
-        *,
-        limit: int,
-        session_id: str | None = None,
-        owner: str | None = None,
-        before_turn_id: uuid.UUID | None = None,
-    ) -> dict[str, Any]:
-        return await self.gateway.call(
-            names.GET_HISTORY,
-            {
-                "limit": limit,
-                "session_id": session_id,
-                "owner": owner,
-                "before_turn_id": str(before_turn_id) if before_turn_id else None,
-            },
-            kind="history",
-            owner=owner,
-        )
 
     async def delete(self, *, days_old: int | None, session_id: str | None, owner: str | None = None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"session_id": session_id, "owner": owner}

@@ -14,6 +14,7 @@ from convoflow.config import Settings, get_settings
 from convoflow.heap import freeze_startup_heap
 from convoflow.logging_setup import install_privacy_filters
 from convoflow.worker import telemetry  # noqa: F401  (connects the logging, request-id and metrics signals)
+from convoflow.worker.broker_qos import use_expiring_messages_qos
 from convoflow.worker.bulk_saves import BulkSaveConsumer
 from convoflow.worker.events import LoopThreadTaskEvents
 from convoflow.worker.outbox_sweeper import OutboxSweeper
@@ -134,6 +135,12 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
 def get_celery_app() -> Celery:
     """The process-wide app (the worker's, or the API's producer)."""
     return create_celery_app()
+
+
+@worker_init.connect
+def _hold_expiring_messages_in_memory(**_: Any) -> None:
+    # Sent before the worker's consumer opens its channel (see convoflow.worker.broker_qos).
+    use_expiring_messages_qos()
 
 
 @worker_init.connect

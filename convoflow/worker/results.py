@@ -8,7 +8,8 @@
   nothing a second delivery could undo, so its SUCCESS is written without that read: one round trip instead of
   two on the path of every history page. It is also kept for `READ_RESULT_EXPIRES` (the Celery setting of that
   name; READ_RESULT_EXPIRES in .env), not `result_expires`: its caller takes it at once, and a day of history pages
-  (16 KB each for 50 turns) would fill Redis under a steady read load.
+  (16 KB each for 50 turns) would fill Redis under a steady read load. So are a read's other final states
+  (FAILURE; REVOKED when it expired in the queue before a worker took it), after Celery's check.
 - Celery publishes a result on a channel named after the task's key, so a waiting sender subscribes and
   unsubscribes once per task. A sender that names one of our reply channels in the message's `reply_to`
   (an API process listens on one for its whole life) gets a finished task's state published there instead
@@ -115,6 +116,11 @@ class RedisResultBackend(RedisBackend):  # type: ignore[misc]
             )
             return result
         stored = celery_backend._store_result(task_id, result, state, traceback=traceback, request=request, **kwargs)
+        if task is not None and not getattr(task, "result_precheck", True) and state in states.READY_STATES:
+            # A read's other final states (REVOKED when it expired in the queue, FAILURE) are kept as briefly.
+            read_expires = this.app.conf.get(READ_RESULT_EXPIRES)
+            if read_expires:
+                this.ensure(this.client.expire, (this.get_key_for_task(task_id), read_expires))
         if channel is not None:
             this.ensure(this.client.publish, (channel, self._encoded(task_id, result, state, traceback, request)))
         return stored

@@ -78,3 +78,21 @@ def test_other_tasks_keep_celerys_check_and_never_overwrite_a_success(sqlite_sta
 
     stored = _stored(sqlite_stack, task_id)
     assert (stored["status"], stored["result"]) == ("SUCCESS", {"stored": True})
+
+
+def test_a_reads_other_final_states_are_kept_as_briefly_as_its_pages(sqlite_stack: Stack) -> None:
+    backend = sqlite_stack.app.backend
+    settings = sqlite_stack.settings
+    expired, failed, other = (str(uuid.uuid4()) for _ in range(3))
+    # What a worker stores for a read that expired in the queue, for a read that failed, and for any other task.
+    backend.mark_as_revoked(expired, "expired", request=Context(task=names.GET_HISTORY))
+    backend.mark_as_failure(failed, ValueError("no database"), request=Context(task=names.LIST_SESSIONS))
+    backend.mark_as_revoked(other, "expired", request=Context(task=names.DELETE_HISTORY))
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        ttls = {task_id: client.ttl(_key(sqlite_stack, task_id)) for task_id in (expired, failed, other)}
+    finally:
+        client.close()
+    assert (_stored(sqlite_stack, expired)["status"], _stored(sqlite_stack, failed)["status"]) == ("REVOKED", "FAILURE")
+    assert 0 < ttls[expired] <= settings.read_result_expires and 0 < ttls[failed] <= settings.read_result_expires
+    assert settings.result_expires - 60 < ttls[other] <= settings.result_expires

@@ -114,6 +114,7 @@ def test_a_message_expiring_within_the_visibility_timeout_is_held_in_memory_only
         for message in messages:
             message.ack()
         assert broker.unacked() == [] and broker.queued() == 0
+        assert channel.qos._in_memory == set()  # nothing left behind for the worker's lifetime
 
 
 def test_a_held_message_rejected_for_redelivery_goes_back_to_its_queue(broker: Broker) -> None:
@@ -125,7 +126,9 @@ def test_a_held_message_rejected_for_redelivery_goes_back_to_its_queue(broker: B
         assert broker.queued() == 1 and broker.unacked() == []
         (again,) = _receive(connection, broker, 1)
         assert again.headers["task"] == "read" and again.delivery_info["redelivered"] is True
-        again.ack()
+        again.reject(requeue=False)
+        channel: Any = connection.default_channel
+        assert channel.qos._in_memory == set()
     assert broker.queued() == 0
 
 

@@ -152,7 +152,7 @@ def main() -> int:
             if "history" in only:
                 figures["history"] = history_latency(stack, seconds=3 if args.quick else 8)
                 prefork = history_latency(stack, seconds=3 if args.quick else 8, pool="prefork")
-                for key in ("history_p50_ms", "history_p99_ms", "worker_rss_mb"):
+                for key in ("history_p50_ms", "history_p99_ms", "worker_rss_mb", "worker_cpu_ms_per_read"):
                     figures["history"][f"prefork_pool_{key}"] = prefork[key]
                 print(f"history: {figures['history']}", flush=True)
             if "soak" in only:

@@ -16,7 +16,16 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from bench.harness import BenchStack, WrkResult, cpu_seconds, pss_mb, rss_mb, wait_for_count, wrk
+from bench.harness import (
+    BenchStack,
+    WrkResult,
+    cpu_seconds,
+    group_cpu_seconds,
+    pss_mb,
+    rss_mb,
+    wait_for_count,
+    wrk,
+)
 from bench.model_server import STREAMED_WORDS
 from convoflow.db.engine import get_engine
 from convoflow.db.repository import list_history
@@ -228,7 +237,7 @@ def history_latency(stack: BenchStack, seconds: int = 8, pool: str | None = None
 
     `pool` names the worker's pool on its command line; by default the worker runs WORKER_POOL's."""
     worker = stack.worker("--concurrency=2", *([f"--pool={pool}"] if pool else []))
-    _api, url = stack.api()
+    api, url = stack.api()
     session = f"history-bench-{pool or 'default'}"
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
@@ -239,7 +248,10 @@ def history_latency(stack: BenchStack, seconds: int = 8, pool: str | None = None
                 60,
                 what="50 stored turns",
             )
+        api_before, worker_before = cpu_seconds(api.pid), group_cpu_seconds(worker.pid)
         result = wrk(f"{url}/history?session_id={session}&limit=50", connections=1, seconds=seconds, threads=1)
+        reads = max(result.rps * seconds, 1.0)
+        api_cpu, worker_cpu = cpu_seconds(api.pid) - api_before, group_cpu_seconds(worker.pid) - worker_before
         direct = _direct_select_ms(stack, session)
         figures = {
             "history_p50_ms": result.latency_ms.get("50"),
@@ -247,6 +259,9 @@ def history_latency(stack: BenchStack, seconds: int = 8, pool: str | None = None
             "history_rps_one_client": result.rps,
             "direct_select_p50_ms": direct,
             "history_to_direct": (result.latency_ms.get("50") or 0.0) / direct if direct else 0.0,
+            # CPU time per read (the worker's with its pool children): steadier than latency on a drifting machine.
+            "api_cpu_ms_per_read": api_cpu / reads * 1000,
+            "worker_cpu_ms_per_read": worker_cpu / reads * 1000,
             "worker_rss_mb": rss_mb(worker.pid),
         }
     finally:

@@ -139,6 +139,12 @@ def cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
+def group_cpu_seconds(pid: int) -> float:
+    """CPU time a process and its live children (a prefork worker's pool) have used so far."""
+    process = psutil.Process(pid)
+    return cpu_seconds(pid) + sum(cpu_seconds(child.pid) for child in process.children(recursive=True))
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and all its children, in MiB (pages they share are counted in each)."""
     process = psutil.Process(pid)

@@ -87,6 +87,12 @@ def known_key(settings: Settings, owner: str | None, session_id: str) -> str:
     return settings.redis_key("known-session", owner or "-", session_id)
 
 
+def incomplete_key(settings: Settings, owner: str | None, session_id: str) -> str:
+    """A session answered while its stored turns could not be read back (the recall failed or timed out): the turns
+    cached since are not all it has, so a later turn reads the rest from the database; the refill removes it."""
+    return settings.redis_key("memory-incomplete", owner or "-", session_id)
+
+
 def known_ttl_seconds(settings: Settings) -> int:
     return (settings.retention_days + 1) * 86_400
 
@@ -118,11 +124,46 @@ def recalled_turn(item: dict[str, Any], owner: str | None) -> dict[str, Any]:
     }
 
 
-# KEYS: a session's list, its deletion record (convoflow.services.deleted_sessions). ARGV: how many turns the list
-# keeps, its expiry in seconds, then for each stored turn (newest first) its answer time (epoch seconds) and its
-# cached JSON. Appends the turns answered after the session's last deletion behind whatever the list holds (a turn
-# answered meanwhile is newer than any stored one and stays in front); returns how many. In one script, so a delete
-# of the session that raced the database read cannot leave the turns it deleted cached as memory.
+# KEYS: a session's list, its known mark, its incomplete mark. ARGV: how many turns. Returns 1 when the session's
+# stored turns must be read back (nothing cached and the session known, or cached since a failed read), else 0,
+# followed by the cached turns, newest first: the model's memory and whether it is whole, in one round trip.
+_MEMORY = """
+local turns = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local mark = KEYS[3]
+if #turns == 0 then
+  mark = KEYS[2]
+end
+table.insert(turns, 1, redis.call('EXISTS', mark))
+return turns
+"""
+
+
+def memory_call(settings: Settings, owner: str | None, session_id: str, count: int) -> tuple[list[str], list[Any]]:
+    """The keys and arguments of the script that reads a session's memory; run it with `run_memory`."""
+    keys = [
+        recent_key(settings, owner, session_id),
+        known_key(settings, owner, session_id),
+        incomplete_key(settings, owner, session_id),
+    ]
+    return keys, [count]
+
+
+def run_memory(client: Any, keys: list[str], args: list[Any]) -> Any:
+    """Run the memory script on `client` (redis.Redis or redis.asyncio.Redis: await the result of the latter)."""
+    return client.register_script(_MEMORY)(keys=keys, args=args)
+
+
+def decode_memory(reply: list[Any]) -> tuple[list[dict[str, Any]], bool]:
+    """The memory script's reply: the cached turns (newest first, each once), and whether to read the rest back."""
+    return decode_newest(reply[1:]), bool(reply[0])
+
+
+# KEYS: a session's list, its deletion record (convoflow.services.deleted_sessions), its incomplete mark. ARGV: how
+# many turns the list keeps, its expiry in seconds, then for each stored turn (newest first) its answer time (epoch
+# seconds) and its cached JSON. Appends the turns answered after the session's last deletion behind whatever the
+# list holds (a turn answered meanwhile is newer than any stored one and stays in front), removes the incomplete
+# mark; returns how many turns it appended. In one script, so a delete of the session that raced the database read
+# cannot leave the turns it deleted cached as memory.
 _REFILL = """
 local deleted = tonumber(redis.call('GET', KEYS[2]) or '') or -1
 local pushed = 0
@@ -136,6 +177,7 @@ if pushed > 0 then
   redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[1]) - 1)
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
 end
+redis.call('DEL', KEYS[3])
 return pushed
 """
 
@@ -150,11 +192,26 @@ def refill_call(
     ttl_seconds: int,
 ) -> tuple[list[str], list[Any]]:
     """The keys and arguments of the script that caches a session's stored turns (history items, newest first)
-    again; run it with `run_refill` (sync or asyncio client)."""
+    again and marks its memory whole; run it with `run_refill` (sync or asyncio client)."""
     args: list[Any] = [keep, ttl_seconds]
     for item in stored:
         args += [_epoch(str(item["timestamp"])), jsoncodec.dumps(recalled_turn(item, owner))]
-    return [recent_key(settings, owner, session_id), deleted_session_key(settings, owner, session_id)], args
+    keys = [
+        recent_key(settings, owner, session_id),
+        deleted_session_key(settings, owner, session_id),
+        incomplete_key(settings, owner, session_id),
+    ]
+    return keys, args
+
+
+def recalled_memory(
+    cached: list[dict[str, Any]], stored: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What a session remembers after its stored turns were read back: the cached turns (newer), then the stored ones
+    not among them; and those stored turns, to cache behind the cached ones."""
+    cached_ids = {str(turn["turn_id"]) for turn in cached}
+    fresh = [item for item in stored if str(item["turn_id"]) not in cached_ids]
+    return [*cached, *fresh], fresh
 
 
 def run_refill(client: Any, keys: list[str], args: list[Any]) -> Any:
@@ -212,6 +269,7 @@ class RecentTurns:
         self.keep = max(keep, settings.history_turns)
         self.ttl_seconds = ttl_seconds
         self._snapshot = client.register_script(_SNAPSHOT)
+        self._memory = client.register_script(_MEMORY)
 
     def _key(self, owner: str | None, session_id: str) -> str:
         return recent_key(self.settings, owner, session_id)
@@ -239,12 +297,10 @@ class RecentTurns:
                 )
 
     async def refill(self, owner: str | None, session_id: str, stored: list[dict[str, Any]]) -> None:
-        """Cache a session's stored turns (history items, newest first) again, behind any turn answered since."""
-        if stored:
-            keys, args = refill_call(
-                self.settings, owner, session_id, stored, keep=self.keep, ttl_seconds=self.ttl_seconds
-            )
-            await run_refill(self.redis, keys, args)
+        """Cache a session's stored turns (history items, newest first) again, behind any turn answered since, and
+        mark its memory whole."""
+        keys, args = refill_call(self.settings, owner, session_id, stored, keep=self.keep, ttl_seconds=self.ttl_seconds)
+        await run_refill(self.redis, keys, args)
 
     async def newest(self, owner: str | None, session_id: str, count: int) -> list[dict[str, Any]]:
         """Up to `count` turns, newest first."""
@@ -252,10 +308,16 @@ class RecentTurns:
             return []
         return decode_newest(await self.redis.lrange(self._key(owner, session_id), 0, count - 1))
 
-    async def is_known(self, owner: str | None, session_id: str) -> bool:
-        """Whether the session has answered turns (see `known_key`): asked only when none is cached, so a turn
-        whose session's memory is in Redis pays nothing for it."""
-        return bool(await self.redis.exists(known_key(self.settings, owner, session_id)))
+    async def memory(self, owner: str | None, session_id: str, count: int) -> tuple[list[dict[str, Any]], bool]:
+        """Up to `count` cached turns, newest first, and whether the session's stored turns must be read back: when
+        nothing is cached and the session is known (see `known_key`), or since a read back failed (see
+        `incomplete_key`). One round trip, like `newest`."""
+        keys, args = memory_call(self.settings, owner, session_id, count)
+        return decode_memory(await self._memory(keys=keys, args=args))
+
+    async def mark_incomplete(self, owner: str | None, session_id: str) -> None:
+        """The session's stored turns could not be read back: a later turn tries again (see `incomplete_key`)."""
+        await self.redis.set(incomplete_key(self.settings, owner, session_id), 1, ex=self.ttl_seconds)
 
     async def snapshot(
         self, owner: str | None, session_id: str, *, anchor: str | None = None, stored_too: bool = False
@@ -279,4 +341,8 @@ class RecentTurns:
 
     async def forget(self, owner: str | None, session_id: str) -> None:
         """A deleted session: no cached turns, and nothing in the database to recall."""
-        await self.redis.delete(self._key(owner, session_id), known_key(self.settings, owner, session_id))
+        await self.redis.delete(
+            self._key(owner, session_id),
+            known_key(self.settings, owner, session_id),
+            incomplete_key(self.settings, owner, session_id),
+        )

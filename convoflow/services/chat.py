@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from convoflow.config import Settings
 from convoflow.dispatch.batcher import SaveBatcher
 from convoflow.dispatch.gateway import TaskGateway
-from convoflow.dispatch.recent import RecentTurns
+from convoflow.dispatch.recent import RecentTurns, recalled_memory
 from convoflow.errors import BrokerUnavailable, TaskFailed, TaskTimedOut
 from convoflow.observability import metrics
 from convoflow.services.turns import answered_turn
@@ -85,19 +88,28 @@ class ChatService:
 
         A known session whose memory Redis no longer holds has it read from the database (see `recall`).
         """
-        newest = await self.recent.newest(owner, session_id, self.settings.history_turns)
-        if not newest and self.settings.recalls_memory and await self.recent.is_known(owner, session_id):
-            newest = await self.recall(session_id, owner)
+        count = self.settings.history_turns
+        if not self.settings.recalls_memory:
+            newest = await self.recent.newest(owner, session_id, count)
+        else:
+            newest, read_back = await self.recent.memory(owner, session_id, count)
+            if read_back:
+                newest = (await self.recall(session_id, owner, newest))[:count]
         return [PriorTurn(item["user_input"], item["ai_response"]) for item in reversed(newest)]
 
-    async def recall(self, session_id: str, owner: str | None) -> list[dict[str, Any]]:
-        """The session's newest stored turns (newest first), read through the workers and cached again.
+    async def recall(
+        self, session_id: str, owner: str | None, cached: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        """The session's memory (newest first): the `cached` turns, then its newest stored turns not among them,
+        read through the workers and cached again behind them.
 
         Redis keeps a session's memory for a day after its last turn; a session that goes on later would otherwise
         be answered as if it were new. Waits at most MEMORY_RECALL_TIMEOUT: a turn is answered without its memory
-        rather than not at all when no worker or database answers in time. A new session is never recalled: only a
-        session marked known by an earlier turn (for RETENTION_DAYS) is.
+        rather than not at all when no worker or database answers in time, and the session is marked so that a
+        later turn tries again (the turns cached meanwhile are not all it has). A new session is never recalled:
+        only a session marked known by an earlier turn (for RETENTION_DAYS) is.
         """
+        cached = cached or []
         try:
             page = await self.gateway.call(
                 names.GET_HISTORY,
@@ -118,12 +130,14 @@ class ChatService:
                 "session memory not read from the database (%s): the turn is answered without it",
                 exc.__class__.__name__,
             )
-            return []
+            with contextlib.suppress(RedisError):
+                await self.recent.mark_incomplete(owner, session_id)
+            return cached
         stored: list[dict[str, Any]] = page["history"]
         metrics.memory_recalls.labels(outcome="recalled" if stored else "empty").inc()
-        if stored:
-            await self.recent.refill(owner, session_id, stored)
-        return stored
+        memory, fresh = recalled_memory(cached, stored)
+        await self.recent.refill(owner, session_id, fresh)
+        return memory
 
     async def delete(self, *, days_old: int | None, session_id: str | None, owner: str | None = None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"session_id": session_id, "owner": owner}

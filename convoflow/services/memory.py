@@ -12,12 +12,16 @@ from typing import Any
 from convoflow.config import Settings
 from convoflow.dispatch.recent import (
     RECENT_TURNS_TTL_SECONDS,
+    decode_memory,
     decode_newest,
-    known_key,
+    incomplete_key,
+    memory_call,
     push_commands,
+    recalled_memory,
     recent_capacity,
     recent_key,
     refill_call,
+    run_memory,
     run_refill,
 )
 from convoflow.observability import metrics
@@ -27,36 +31,45 @@ logger = logging.getLogger(__name__)
 
 
 def newest_turns(settings: Settings, owner: str | None, session_id: str, count: int) -> list[dict[str, Any]]:
-    """Up to `count` turns of the session, newest first, each once: cached, else (a known session) recalled from
-    the database."""
+    """Up to `count` turns of the session, newest first, each once: cached, and (a known session with nothing
+    cached, or one whose read back failed earlier) recalled from the database."""
     if count <= 0:
         return []
     client = sync_redis(settings.redis_url)
-    newest = decode_newest(client.lrange(recent_key(settings, owner, session_id), 0, count - 1))  # type: ignore[arg-type]
-    if newest or not settings.recalls_memory or not client.exists(known_key(settings, owner, session_id)):
+    if not settings.recalls_memory:
+        return decode_newest(client.lrange(recent_key(settings, owner, session_id), 0, count - 1))  # type: ignore[arg-type]
+    keys, args = memory_call(settings, owner, session_id, count)
+    newest, read_back = decode_memory(run_memory(client, keys, args))
+    if not read_back:
         return newest
-    return recall(settings, owner, session_id, count)
+    return recall(settings, owner, session_id, count, newest)[:count]
 
 
-def recall(settings: Settings, owner: str | None, session_id: str, count: int) -> list[dict[str, Any]]:
-    """The session's newest `count` stored turns (newest first), cached again; none when the database fails."""
+def recall(
+    settings: Settings, owner: str | None, session_id: str, count: int, cached: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The session's memory (newest first): the `cached` turns, then its newest `count` stored turns not among them,
+    cached again behind them; only the cached ones when the database fails (a later run tries again)."""
     # Here, not at the top: the API imports this module's importers and loads no database code.
     from convoflow.db.errors import TRANSIENT_DB_ERRORS
     from convoflow.services.conversations import read_history
 
+    cached = cached or []
+    client = sync_redis(settings.redis_url)
     try:
         stored = read_history(settings, limit=count, session_id=session_id, owner=owner)
     except TRANSIENT_DB_ERRORS as exc:
         metrics.memory_recalls.labels(outcome="failed").inc()
         logger.warning("session memory not read from the database (%s): the run goes on without it", exc)
-        return []
+        client.set(incomplete_key(settings, owner, session_id), 1, ex=RECENT_TURNS_TTL_SECONDS)
+        return cached
     metrics.memory_recalls.labels(outcome="recalled" if stored else "empty").inc()
-    if stored:
-        keys, args = refill_call(
-            settings, owner, session_id, stored, keep=recent_capacity(settings), ttl_seconds=RECENT_TURNS_TTL_SECONDS
-        )
-        run_refill(sync_redis(settings.redis_url), keys, args)
-    return stored
+    memory, fresh = recalled_memory(cached, stored)
+    keys, args = refill_call(
+        settings, owner, session_id, fresh, keep=recent_capacity(settings), ttl_seconds=RECENT_TURNS_TTL_SECONDS
+    )
+    run_refill(client, keys, args)
+    return memory
 
 
 def remember_turn(settings: Settings, turn: dict[str, Any]) -> None:

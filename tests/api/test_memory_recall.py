@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from convoflow.dispatch.recent import decode_newest, known_key, recent_key
+from convoflow.dispatch.recent import decode_newest, incomplete_key, known_key, recent_key
 from convoflow.tasks import names
 from tests.conftest import make_stack
 from tests.utils.auth import bearer
@@ -124,3 +124,31 @@ def test_a_deleted_session_is_no_longer_known(stack: Stack) -> None:
         with stack.http() as http:
             assert http.delete("/history", params={"session_id": session}).json()["deleted"] == 1
         assert not client.exists(known_key(stack.settings, None, session))
+
+
+def test_a_session_answered_without_its_memory_is_remembered_whole_once_a_worker_answers(
+    sqlite_url: str, redis_target: RedisTarget, log_dir: Path
+) -> None:
+    stack = make_stack("recall-heal", redis_target, sqlite_url, log_dir, MEMORY_RECALL_TIMEOUT="1")
+    session = f"recall-heal-{uuid.uuid4()}"
+    try:
+        worker = stack.start_worker("-c", "2")
+        stack.call(names.INIT_DATABASE, timeout=60)
+        stack.start_api()
+        earlier = _stored_then_forgotten(stack, session, 3)
+        worker.stop()  # nobody reads the session back: its next turn is answered without memory
+        alone = _turn(stack, session, "anyone?")
+        assert "I remember 0 earlier turns" in alone["answer"]
+        with redis.Redis.from_url(stack.settings.redis_url) as client:
+            assert client.exists(incomplete_key(stack.settings, None, session))
+        stack.start_worker("-c", "2", name="worker-back")
+        # Cached is only the turn answered alone; the session's stored turns are read back behind it.
+        healed = _turn(stack, session, "and now?")
+        assert "I remember 4 earlier turns" in healed["answer"]
+        cached = _cached_ids(stack, session)
+        with redis.Redis.from_url(stack.settings.redis_url) as client:
+            marked = client.exists(incomplete_key(stack.settings, None, session))
+    finally:
+        stack.stop()
+    assert cached == [healed["turn_id"], alone["turn_id"], *reversed(earlier)]
+    assert not marked

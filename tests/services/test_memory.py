@@ -11,8 +11,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from convoflow.config import Settings
-from convoflow.dispatch.recent import known_key, refill_call, run_refill
-from convoflow.services import memory
+from convoflow.db.repository import NewTurn
+from convoflow.dispatch.recent import incomplete_key, known_key, refill_call, run_refill
+from convoflow.services import conversations, memory
 from convoflow.services.deleted_sessions import mark_deleted
 from convoflow.services.redis_client import sync_redis
 from tests.conftest import make_stack
@@ -88,3 +89,38 @@ def test_a_known_session_with_nothing_cached_is_recalled_unless_recalling_is_off
     assert _recalls() == before  # MEMORY_RECALL_TIMEOUT=0: the database is not asked
     memory.newest_turns(settings, None, session, 10)
     assert _recalls() == before + 1
+
+
+def test_a_session_whose_read_back_failed_is_read_back_by_a_later_run_and_marked_whole(settings: Settings) -> None:
+    session = f"incomplete-{uuid.uuid4()}"
+    conversations.initialise_schema(settings)
+    now = datetime.now(UTC)
+    older = [
+        NewTurn(uuid.uuid4(), session, f"stored {index}", "echo", now - timedelta(minutes=10 - index))
+        for index in range(3)
+    ]
+    conversations.store_turns(settings, older)
+    # Answered while the read back failed: cached (and stored), but not all the session has.
+    since = NewTurn(uuid.uuid4(), session, "answered since", "echo", now)
+    conversations.store_turns(settings, [since])
+    memory.remember_turn(
+        settings,
+        {
+            "turn_id": str(since.turn_id),
+            "session_id": session,
+            "user_input": since.user_input,
+            "ai_response": "echo",
+            "timestamp": since.timestamp.isoformat(),
+        },
+    )
+    client = sync_redis(settings.redis_url)
+    assert [turn["user_input"] for turn in memory.newest_turns(settings, None, session, 10)] == ["answered since"]
+    client.set(incomplete_key(settings, None, session), 1)
+
+    expected = ["answered since", "stored 2", "stored 1", "stored 0"]
+    assert [turn["user_input"] for turn in memory.newest_turns(settings, None, session, 10)] == expected
+    assert not client.exists(incomplete_key(settings, None, session))
+    # Cached behind the turn answered since, each once: the next run reads no database.
+    before = _recalls()
+    assert [turn["user_input"] for turn in memory.newest_turns(settings, None, session, 10)] == expected
+    assert _recalls() == before

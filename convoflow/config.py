@@ -265,7 +265,14 @@ class Settings(BaseSettings):
         default=2.0,
         ge=0,
         description="seconds a turn waits for its session's memory from the database when Redis holds none of it "
-        "(a day after the session's last turn, or after Redis lost it); then it is answered without. 0: never recall",
+        "(a day after the session's last turn, or after Redis lost it) or only the turns answered since such a read "
+        "failed; then it is answered without. 0: never recall",
+    )
+    memory_recall_retry_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="after a session's memory could not be read from the database, seconds before one of its turns "
+        "tries again (meanwhile its turns are answered with the turns cached since, without waiting)",
     )
 
     # --- Operations: health thresholds, metrics, Beat heartbeat ----------------------------------

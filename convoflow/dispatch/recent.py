@@ -93,6 +93,20 @@ def incomplete_key(settings: Settings, owner: str | None, session_id: str) -> st
     return settings.redis_key("memory-incomplete", owner or "-", session_id)
 
 
+def recall_cooldown_key(settings: Settings, owner: str | None, session_id: str) -> str:
+    """Set for MEMORY_RECALL_RETRY_SECONDS after a session's stored turns could not be read back: until it expires,
+    its turns do not try again (each would wait MEMORY_RECALL_TIMEOUT while the workers or the database are down)."""
+    return settings.redis_key("memory-recall-cooldown", owner or "-", session_id)
+
+
+def incomplete_commands(pipe: Any, settings: Settings, owner: str | None, session_id: str, ttl_seconds: int) -> None:
+    """Queue on `pipe` (sync or async pipeline) the marks of a session whose stored turns could not be read back."""
+    pipe.set(incomplete_key(settings, owner, session_id), 1, ex=ttl_seconds)
+    if settings.memory_recall_retry_seconds > 0:
+        cooldown = max(1, int(settings.memory_recall_retry_seconds * 1000))
+        pipe.set(recall_cooldown_key(settings, owner, session_id), 1, px=cooldown)
+
+
 def known_ttl_seconds(settings: Settings) -> int:
     return (settings.retention_days + 1) * 86_400
 
@@ -124,16 +138,21 @@ def recalled_turn(item: dict[str, Any], owner: str | None) -> dict[str, Any]:
     }
 
 
-# KEYS: a session's list, its known mark, its incomplete mark. ARGV: how many turns. Returns 1 when the session's
-# stored turns must be read back (nothing cached and the session known, or cached since a failed read), else 0,
-# followed by the cached turns, newest first: the model's memory and whether it is whole, in one round trip.
+# KEYS: a session's list, its known mark, its incomplete mark, its recall cooldown. ARGV: how many turns. Returns 1
+# when the session's stored turns must be read back (nothing cached and the session known, or cached since a failed
+# read; not while a failed read's cooldown lasts), else 0, followed by the cached turns, newest first: the model's
+# memory and whether it is whole, in one round trip.
 _MEMORY = """
 local turns = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-local mark = KEYS[3]
-if #turns == 0 then
-  mark = KEYS[2]
+local recall = 0
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  local mark = KEYS[3]
+  if #turns == 0 then
+    mark = KEYS[2]
+  end
+  recall = redis.call('EXISTS', mark)
 end
-table.insert(turns, 1, redis.call('EXISTS', mark))
+table.insert(turns, 1, recall)
 return turns
 """
 
@@ -144,6 +163,7 @@ def memory_call(settings: Settings, owner: str | None, session_id: str, count: i
         recent_key(settings, owner, session_id),
         known_key(settings, owner, session_id),
         incomplete_key(settings, owner, session_id),
+        recall_cooldown_key(settings, owner, session_id),
     ]
     return keys, [count]
 
@@ -316,8 +336,11 @@ class RecentTurns:
         return decode_memory(await self._memory(keys=keys, args=args))
 
     async def mark_incomplete(self, owner: str | None, session_id: str) -> None:
-        """The session's stored turns could not be read back: a later turn tries again (see `incomplete_key`)."""
-        await self.redis.set(incomplete_key(self.settings, owner, session_id), 1, ex=self.ttl_seconds)
+        """The session's stored turns could not be read back: a later turn tries again (see `incomplete_key`), once
+        MEMORY_RECALL_RETRY_SECONDS have passed (see `recall_cooldown_key`)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            incomplete_commands(pipe, self.settings, owner, session_id, self.ttl_seconds)
+            await pipe.execute()
 
     async def snapshot(
         self, owner: str | None, session_id: str, *, anchor: str | None = None, stored_too: bool = False
@@ -345,4 +368,5 @@ class RecentTurns:
             self._key(owner, session_id),
             known_key(self.settings, owner, session_id),
             incomplete_key(self.settings, owner, session_id),
+            recall_cooldown_key(self.settings, owner, session_id),
         )

@@ -6,15 +6,18 @@ expired (a day after its last turn) or was lost has its stored turns read from t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from convoflow.config import Settings
 from convoflow.dispatch.recent import (
     RECENT_TURNS_TTL_SECONDS,
     decode_memory,
     decode_newest,
-    incomplete_key,
+    incomplete_commands,
     memory_call,
     push_commands,
     recalled_memory,
@@ -61,7 +64,9 @@ def recall(
     except TRANSIENT_DB_ERRORS as exc:
         metrics.memory_recalls.labels(outcome="failed").inc()
         logger.warning("session memory not read from the database (%s): the run goes on without it", exc)
-        client.set(incomplete_key(settings, owner, session_id), 1, ex=RECENT_TURNS_TTL_SECONDS)
+        with contextlib.suppress(RedisError), client.pipeline(transaction=False) as pipe:
+            incomplete_commands(pipe, settings, owner, session_id, RECENT_TURNS_TTL_SECONDS)
+            pipe.execute()
         return cached
     metrics.memory_recalls.labels(outcome="recalled" if stored else "empty").inc()
     memory, fresh = recalled_memory(cached, stored)

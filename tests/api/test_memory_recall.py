@@ -116,6 +116,20 @@ def test_without_a_worker_a_known_session_is_answered_without_its_memory(workerl
     assert "session memory not read from the database (TaskTimedOut)" in workerless_api.processes[0].log()
 
 
+def test_after_a_failed_recall_the_sessions_next_turns_do_not_wait_for_the_database_again(
+    workerless_api: Stack,
+) -> None:
+    session = f"recall-cooldown-{uuid.uuid4()}"
+    with redis.Redis.from_url(workerless_api.settings.redis_url) as client:
+        client.set(known_key(workerless_api.settings, None, session), 1)
+    before = _queued_tasks(workerless_api).count(names.GET_HISTORY)
+    assert "I remember 0 earlier turns" in _turn(workerless_api, session, "anyone?")["answer"]
+    assert _queued_tasks(workerless_api).count(names.GET_HISTORY) == before + 1
+    # Within MEMORY_RECALL_RETRY_SECONDS (30 s) of the failure: answered from the turns cached since, no read queued.
+    assert "I remember 1 earlier turns" in _turn(workerless_api, session, "still nobody?")["answer"]
+    assert _queued_tasks(workerless_api).count(names.GET_HISTORY) == before + 1
+
+
 def test_a_deleted_session_is_no_longer_known(stack: Stack) -> None:
     session = f"recall-deleted-{uuid.uuid4()}"
     _stored_then_forgotten(stack, session, 1)
@@ -129,7 +143,9 @@ def test_a_deleted_session_is_no_longer_known(stack: Stack) -> None:
 def test_a_session_answered_without_its_memory_is_remembered_whole_once_a_worker_answers(
     sqlite_url: str, redis_target: RedisTarget, log_dir: Path
 ) -> None:
-    stack = make_stack("recall-heal", redis_target, sqlite_url, log_dir, MEMORY_RECALL_TIMEOUT="1")
+    stack = make_stack(
+        "recall-heal", redis_target, sqlite_url, log_dir, MEMORY_RECALL_TIMEOUT="1", MEMORY_RECALL_RETRY_SECONDS="0"
+    )
     session = f"recall-heal-{uuid.uuid4()}"
     try:
         worker = stack.start_worker("-c", "2")

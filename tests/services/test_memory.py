@@ -12,7 +12,14 @@ from prometheus_client import REGISTRY
 
 from convoflow.config import Settings
 from convoflow.db.repository import NewTurn
-from convoflow.dispatch.recent import incomplete_key, known_key, refill_call, run_refill
+from convoflow.dispatch.recent import (
+    incomplete_commands,
+    incomplete_key,
+    known_key,
+    recall_cooldown_key,
+    refill_call,
+    run_refill,
+)
 from convoflow.services import conversations, memory
 from convoflow.services.deleted_sessions import mark_deleted
 from convoflow.services.redis_client import sync_redis
@@ -124,3 +131,31 @@ def test_a_session_whose_read_back_failed_is_read_back_by_a_later_run_and_marked
     before = _recalls()
     assert [turn["user_input"] for turn in memory.newest_turns(settings, None, session, 10)] == expected
     assert _recalls() == before
+
+
+def test_after_a_failed_read_back_a_run_does_not_try_again_until_the_cooldown_ends(settings: Settings) -> None:
+    session = f"cooldown-{uuid.uuid4()}"
+    conversations.initialise_schema(settings)
+    memory.remember_turn(
+        settings,
+        {
+            "turn_id": str(uuid.uuid4()),
+            "session_id": session,
+            "user_input": "answered alone",
+            "ai_response": "echo",
+            "timestamp": datetime.now(UTC).isoformat(),
+        },
+    )
+    client = sync_redis(settings.redis_url)
+    with client.pipeline() as pipe:  # what a failed read back leaves (MEMORY_RECALL_RETRY_SECONDS: 30)
+        incomplete_commands(pipe, settings, None, session, 60)
+        pipe.execute()
+    assert 0 < client.pttl(recall_cooldown_key(settings, None, session)) <= 30_000
+
+    before = _recalls()
+    memory.newest_turns(settings, None, session, 10)
+    assert _recalls() == before  # cooling down: the database is not asked
+    client.delete(recall_cooldown_key(settings, None, session))
+    memory.newest_turns(settings, None, session, 10)
+    assert _recalls() == before + 1
+    assert not client.exists(incomplete_key(settings, None, session))

@@ -86,7 +86,8 @@ class ChatService:
     async def prior_turns(self, session_id: str, owner: str | None) -> list[PriorTurn]:
         """The session's last HISTORY_TURNS turns, oldest first, as the model's memory.
 
-        A known session whose memory Redis no longer holds has it read from the database (see `recall`).
+        A known session whose memory Redis no longer holds, or holds only in part since such a read failed, has it
+        read from the database (see `recall`).
         """
         count = self.settings.history_turns
         if not self.settings.recalls_memory:

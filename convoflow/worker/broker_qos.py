@@ -72,13 +72,11 @@ class ExpiringMessagesQoS(redis_transport.QoS):  # type: ignore[misc]  # kombu i
         if tag not in self._in_memory:
             super().restore_by_tag(tag, client, leftmost)
             return
+        # A held tag leaves `_in_memory` before it is acknowledged, so its message is still delivered, not acked.
         self._in_memory.discard(tag)
         delivered: Any = self._delivered
-        acknowledged: Any = self._dirty
         channel: Any = self.channel
-        message = delivered.get(tag)
-        if message is None or tag in acknowledged:
-            return
+        message = delivered[tag]
         delivery = message.delivery_info
         with channel.conn_or_acquire(client) as connection:
             channel._do_restore_message(

@@ -107,20 +107,24 @@ class RedisResultBackend(RedisBackend):  # type: ignore[misc]
         this: Any = self
         channel = reply_channel(this.app, getattr(request, "reply_to", None)) if state in states.READY_STATES else None
         task = this.app.tasks.get(getattr(request, "task", None) or "")
-        if state == states.SUCCESS and not getattr(task, "result_precheck", True):
+        read = not getattr(task, "result_precheck", True)
+        read_expires = this.app.conf.get(READ_RESULT_EXPIRES) if read else None
+        if read and state == states.SUCCESS:
             key = this.get_key_for_task(task_id)
-            expires = this.app.conf.get(READ_RESULT_EXPIRES) or this.expires
             this.ensure(
                 self._set_and_publish,
-                (key, self._encoded(task_id, result, state, None, request), channel or key, expires),
+                (
+                    key,
+                    self._encoded(task_id, result, state, None, request),
+                    channel or key,
+                    read_expires or this.expires,
+                ),
             )
             return result
         stored = celery_backend._store_result(task_id, result, state, traceback=traceback, request=request, **kwargs)
-        if task is not None and not getattr(task, "result_precheck", True) and state in states.READY_STATES:
+        if read_expires and state in states.READY_STATES:
             # A read's other final states (REVOKED when it expired in the queue, FAILURE) are kept as briefly.
-            read_expires = this.app.conf.get(READ_RESULT_EXPIRES)
-            if read_expires:
-                this.ensure(this.client.expire, (this.get_key_for_task(task_id), read_expires))
+            this.ensure(this.client.expire, (this.get_key_for_task(task_id), read_expires))
         if channel is not None:
             this.ensure(this.client.publish, (channel, self._encoded(task_id, result, state, traceback, request)))
         return stored

@@ -10,6 +10,7 @@ import contextlib
 import logging
 from typing import Any
 
+import redis
 from redis.exceptions import RedisError
 
 from convoflow.config import Settings
@@ -45,20 +46,24 @@ def newest_turns(settings: Settings, owner: str | None, session_id: str, count: 
     newest, read_back = decode_memory(run_memory(client, keys, args))
     if not read_back:
         return newest
-    return recall(settings, owner, session_id, count, newest)[:count]
+    return recall(client, settings, owner, session_id, count, newest)[:count]
 
 
 def recall(
-    settings: Settings, owner: str | None, session_id: str, count: int, cached: list[dict[str, Any]] | None = None
+    client: redis.Redis,
+    settings: Settings,
+    owner: str | None,
+    session_id: str,
+    count: int,
+    cached: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """The session's memory (newest first): the `cached` turns, then its newest `count` stored turns not among them,
-    cached again behind them; only the cached ones when the database fails (a later run tries again)."""
+    cached again behind them through `client`; only the cached ones when the database fails (a later run tries
+    again)."""
     # Here, not at the top: the API imports this module's importers and loads no database code.
     from convoflow.db.errors import TRANSIENT_DB_ERRORS
     from convoflow.services.conversations import read_history
 
-    cached = cached or []
-    client = sync_redis(settings.redis_url)
     try:
         stored = read_history(settings, limit=count, session_id=session_id, owner=owner)
     except TRANSIENT_DB_ERRORS as exc:

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -37,18 +38,22 @@ def settings(sqlite_url: str, redis_target: RedisTarget, log_dir: Path) -> Itera
         stack.stop()
 
 
+def _answered(
+    session: str, question: str, turn_id: uuid.UUID | None = None, at: datetime | None = None
+) -> dict[str, Any]:
+    """An answered turn as a run remembers it."""
+    return {
+        "turn_id": str(turn_id or uuid.uuid4()),
+        "session_id": session,
+        "user_input": question,
+        "ai_response": f"echo: {question}",
+        "timestamp": (at or datetime.now(UTC)).isoformat(),
+    }
+
+
 def test_a_turn_remembered_twice_is_read_once(settings: Settings) -> None:
     session = f"memory-{uuid.uuid4()}"
-    first, second = (
-        {
-            "turn_id": str(uuid.uuid4()),
-            "session_id": session,
-            "user_input": question,
-            "ai_response": f"echo: {question}",
-            "timestamp": datetime.now(UTC).isoformat(),
-        }
-        for question in ("first", "second")
-    )
+    first, second = (_answered(session, question) for question in ("first", "second"))
     memory.remember_turn(settings, first)
     memory.remember_turn(settings, second)
     memory.remember_turn(settings, second)  # a redelivered run remembers its turn again
@@ -110,16 +115,7 @@ def test_a_session_whose_read_back_failed_is_read_back_by_a_later_run_and_marked
     # Answered while the read back failed: cached (and stored), but not all the session has.
     since = NewTurn(uuid.uuid4(), session, "answered since", "echo", now)
     conversations.store_turns(settings, [since])
-    memory.remember_turn(
-        settings,
-        {
-            "turn_id": str(since.turn_id),
-            "session_id": session,
-            "user_input": since.user_input,
-            "ai_response": "echo",
-            "timestamp": since.timestamp.isoformat(),
-        },
-    )
+    memory.remember_turn(settings, _answered(session, since.user_input, since.turn_id, since.timestamp))
     client = sync_redis(settings.redis_url)
     assert [turn["user_input"] for turn in memory.newest_turns(settings, None, session, 10)] == ["answered since"]
     client.set(incomplete_key(settings, None, session), 1)
@@ -136,16 +132,7 @@ def test_a_session_whose_read_back_failed_is_read_back_by_a_later_run_and_marked
 def test_after_a_failed_read_back_a_run_does_not_try_again_until_the_cooldown_ends(settings: Settings) -> None:
     session = f"cooldown-{uuid.uuid4()}"
     conversations.initialise_schema(settings)
-    memory.remember_turn(
-        settings,
-        {
-            "turn_id": str(uuid.uuid4()),
-            "session_id": session,
-            "user_input": "answered alone",
-            "ai_response": "echo",
-            "timestamp": datetime.now(UTC).isoformat(),
-        },
-    )
+    memory.remember_turn(settings, _answered(session, "answered alone"))
     client = sync_redis(settings.redis_url)
     with client.pipeline() as pipe:  # what a failed read back leaves (MEMORY_RECALL_RETRY_SECONDS: 30)
         incomplete_commands(pipe, settings, None, session, 60)
